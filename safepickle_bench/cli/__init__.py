@@ -1,0 +1,1 @@
+"""Command-line subcommands that do not go through Hydra (`analyze`, `scan`)."""
