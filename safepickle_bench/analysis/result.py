@@ -9,29 +9,30 @@ from typing import Any
 # Anomaly kinds used across the analyzer. Features count anomalies by these names;
 # add new kinds here (and only here) so the feature columns stay stable.
 ANOMALY_KINDS: tuple[str, ...] = (
-    "unknown_opcode",          # a byte that no protocol defines where an opcode was expected
-    "truncated",               # an argument or the stream ends before its declared length
-    "bad_argument",            # an argument that the real loader rejects (bad int text, bad utf-8...)
-    "stack_underflow",         # an opcode pops more than the stack holds
-    "mark_missing",            # an opcode needs a MARK that is not there
-    "memo_missing",            # GET of a memo key never PUT
-    "no_stop",                 # the stream ends without STOP
-    "trailing_bytes",          # bytes after the last STOP that are not another stream
-    "multiple_streams",        # more than one pickle stream back to back
-    "unresolved_global",       # STACK_GLOBAL/INST whose module or name is not a known string
-    "nested_pickle",           # bytes passed to a loads-like callable were parsed as a pickle
-    "limit_bytes",             # max_file_bytes / max_pickle_bytes hit
-    "limit_decompressed",      # max_decompressed_bytes / max_total_decompressed_bytes hit
-    "limit_opcodes",           # max_opcodes hit
-    "limit_streams",           # max_streams hit
-    "limit_depth",             # container or nested-pickle depth limit hit
-    "limit_stack",             # max_stack_depth hit
-    "limit_time",              # max_seconds hit
-    "container_corrupt",       # zip central directory broken, bad header, bad CRC, bad compressed data
-    "container_prepended",     # bytes before a container's start (polyglot)
-    "container_appended",      # bytes after a container's end (polyglot)
-    "unsupported_container",   # recognised container that cannot be opened here (with reason)
-    "not_pickle",              # a region reached that holds no pickle opcode at all
+    "unknown_opcode",  # a byte that no protocol defines where an opcode was expected
+    "truncated",  # an argument or the stream ends before its declared length
+    "bad_argument",  # an argument that the real loader rejects (bad int text, bad utf-8...)
+    "stack_underflow",  # an opcode pops more than the stack holds
+    "mark_missing",  # an opcode needs a MARK that is not there
+    "memo_missing",  # GET of a memo key never PUT
+    "no_stop",  # the stream ends without STOP
+    "trailing_bytes",  # bytes after the last STOP that are not another stream
+    "multiple_streams",  # more than one pickle stream back to back
+    "unresolved_global",  # STACK_GLOBAL/INST whose module or name is not a known string
+    "nested_pickle",  # bytes passed to a loads-like callable were parsed as a pickle
+    "limit_bytes",  # max_file_bytes / max_pickle_bytes hit
+    "limit_decompressed",  # max_decompressed_bytes / max_total_decompressed_bytes hit
+    "limit_opcodes",  # max_opcodes hit
+    "limit_streams",  # max_streams hit
+    "limit_depth",  # container or nested-pickle depth limit hit
+    "limit_stack",  # max_stack_depth hit
+    "limit_time",  # max_seconds hit
+    "container_corrupt",  # zip central directory broken, bad header, bad CRC, bad compressed data
+    "container_prepended",  # bytes before a container's start (polyglot)
+    "container_appended",  # bytes after a container's end (polyglot)
+    "unsupported_container",  # recognised container that cannot be opened here (with reason)
+    "not_pickle",  # a region reached that holds no pickle opcode at all
+    "internal_error",  # the analyzer itself failed on this input (a bug to fix, recorded, never raised)
 )
 
 

@@ -1,0 +1,142 @@
+"""Top-level static analyzer: a file's bytes in, an `Analysis` out, without executing any of it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import mmap
+import os
+import stat
+import time
+import traceback
+from pathlib import Path
+
+from safepickle_bench.analysis.containers import ContainerWalker, Region, Searchable
+from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
+from safepickle_bench.analysis.result import Analysis, Anomaly
+from safepickle_bench.analysis.streams import read_streams
+
+_PLAIN_REGION_KINDS = frozenset({"", "raw", "pickle"})
+"""Region kinds reported by the stream reader that are not a container layout of their own."""
+
+
+def analyze_bytes(data: bytes | bytearray | memoryview, name: str, limits: Limits | None = None) -> Analysis:
+    """Analyse an in-memory file named `name` (used as the root of every location)."""
+    start = time.perf_counter()
+    buf = bytes(data) if not isinstance(data, bytes) else data
+    analysis = Analysis(path=name, size=len(buf), sha256=hashlib.sha256(buf).hexdigest())
+    _analyse_buffer(analysis, buf, name, limits or DEFAULT_LIMITS, start)
+    return analysis
+
+
+def analyze_path(path: str | os.PathLike[str], limits: Limits | None = None) -> Analysis:
+    """Analyse the file at `path`; a missing or unreadable file gives an Analysis with `error` set."""
+    start = time.perf_counter()
+    limits = limits or DEFAULT_LIMITS
+    analysis = Analysis(path=os.fspath(path), size=0, sha256="")
+    p = Path(path)
+    try:
+        if stat.S_ISDIR(p.stat().st_mode):
+            raise IsADirectoryError(analysis.path)
+        if not stat.S_ISREG(p.stat().st_mode):  # a FIFO or device would block or never end
+            analysis.error = f"not a regular file: {analysis.path}"
+            return analysis
+        with p.open("rb") as f:
+            st = os.fstat(f.fileno())
+            analysis.size = st.st_size
+            if st.st_size > limits.max_file_bytes:
+                analysis.anomalies.append(
+                    Anomaly(
+                        "limit_bytes",
+                        0,
+                        p.name,
+                        f"file of {st.st_size} bytes is over max_file_bytes={limits.max_file_bytes}: not analysed",
+                    )
+                )
+                analysis.timings["total"] = time.perf_counter() - start
+                return analysis
+            t_hash = time.perf_counter()
+            analysis.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+            analysis.timings["hash"] = time.perf_counter() - t_hash
+            if st.st_size == 0:
+                _analyse_buffer(analysis, b"", p.name, limits, start)
+                return analysis
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                _analyse_buffer(analysis, mm, p.name, limits, start)
+            finally:
+                _close_quietly(mm)
+    except IsADirectoryError:
+        analysis.error = f"is a directory: {analysis.path}"
+    except OSError as exc:
+        analysis.error = f"cannot read {analysis.path}: {exc.strerror or exc}"
+    return analysis
+
+
+def _close_quietly(mm: mmap.mmap) -> None:
+    """Close a map; when a view on it is still alive, leave the closing to garbage collection."""
+    with contextlib.suppress(BufferError):
+        mm.close()
+
+
+def _analyse_buffer(analysis: Analysis, buf: Searchable, name: str, limits: Limits, start: float) -> None:
+    """Walk containers, read the pickle streams of every region and fill `analysis` in place."""
+    deadline = time.monotonic() + limits.max_seconds - (time.perf_counter() - start)
+    walker = ContainerWalker(limits, deadline)
+    region_kinds: list[str] = []
+    t_containers = 0.0
+    t_opcodes = 0.0
+    regions = walker.walk(buf, name)
+    try:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                region = next(regions)
+            except StopIteration:
+                t_containers += time.perf_counter() - t0
+                break
+            t1 = time.perf_counter()
+            t_containers += t1 - t0
+            _read_region(analysis, region, limits, deadline, region_kinds)
+            t_opcodes += time.perf_counter() - t1
+    except Exception as exc:  # the analyzer must never raise on hostile input: record what broke
+        analysis.anomalies.append(Anomaly("internal_error", 0, name, _describe(exc)))
+    finally:
+        regions.close()
+    analysis.anomalies[:0] = walker.anomalies
+    analysis.containers = [*walker.kinds, *(k for k in region_kinds if k not in walker.kinds)]
+    analysis.timings["containers"] = t_containers
+    analysis.timings["opcodes"] = t_opcodes
+    analysis.timings["total"] = time.perf_counter() - start
+
+
+def _read_region(
+    analysis: Analysis, region: Region, limits: Limits, deadline: float, region_kinds: list[str]
+) -> None:
+    """Hand one region to the stream reader and merge what it found."""
+    region_limits = dataclasses.replace(limits, max_streams=1) if region.first_stream_only else limits
+    analysis.pickle_bytes += len(region.data)
+    try:
+        read = read_streams(region.data, region.location, region_limits, deadline=deadline)
+    finally:
+        if isinstance(region.data, memoryview):
+            with contextlib.suppress(BufferError):
+                region.data.release()
+    analysis.streams.extend(read.streams)
+    analysis.anomalies.extend(
+        a for a in read.anomalies if not (region.first_stream_only and a.kind == "limit_streams")
+    )
+    if read.kind not in _PLAIN_REGION_KINDS and read.kind not in region_kinds:
+        region_kinds.append(read.kind)
+    if sum(s.n_opcodes for s in read.streams) == 0 and not any(
+        a.kind == "not_pickle" for a in (*read.anomalies, *(a for s in read.streams for a in s.anomalies))
+    ):
+        analysis.anomalies.append(Anomaly("not_pickle", 0, region.location, "no pickle opcode could be read"))
+
+
+def _describe(exc: BaseException) -> str:
+    """Return the exception type, message and innermost frame, for an `internal_error` anomaly."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"

@@ -1,0 +1,75 @@
+"""`python -m safepickle_bench analyze`: readable text, JSON Lines, and exit codes 0 / 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from safepickle_bench.analysis import analyze_bytes
+from safepickle_bench.cli.analyze import format_analysis, format_reasons, main
+
+PAYLOAD = b"\x80\x02cposix\nsystem\nX\x07\x00\x00\x00echo hi\x85R."
+MALFORMED = b"\x80\x02cposix\nsystem\n\xff"
+
+
+@pytest.fixture
+def files(tmp_path) -> dict[str, Path]:
+    (tmp_path / "evil.pkl").write_bytes(PAYLOAD)
+    (tmp_path / "broken.pkl").write_bytes(MALFORMED)
+    return {p.name: p for p in tmp_path.iterdir()}
+
+
+def test_text_output_has_one_block_per_stream_with_imports_calls_and_offsets(files, capsys):
+    assert main([str(files["evil.pkl"])]) == 0
+    out = capsys.readouterr().out
+    assert "stream evil.pkl#0  protocol 2" in out
+    assert "posix.system  [GLOBAL @2]" in out
+    assert "calls (1):\n      posix.system ('echo hi',)  [REDUCE @29]" in out
+    assert "containers: none (raw)" in out
+
+
+def test_json_output_is_one_object_per_file(files, capsys):
+    assert main(["--json", str(files["evil.pkl"]), str(files["broken.pkl"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    evil, broken = (json.loads(line) for line in lines)
+    assert evil["path"] == str(files["evil.pkl"]) and evil["error"] is None
+    stream = evil["streams"][0]
+    assert {"location", "protocol", "imports", "calls", "anomalies"} <= stream.keys()
+    assert stream["location"] == "evil.pkl#0" and stream["protocol"] == 2
+    assert [c["callable"] for c in stream["calls"]] == ["posix.system"]
+    assert broken["error"] is None  # a malformed pickle is an analysis with anomalies, not an error
+    assert "unknown_opcode" in {a["kind"] for s in broken["streams"] for a in s["anomalies"]}
+
+
+def test_unreadable_files_exit_2_but_every_file_is_still_reported(files, tmp_path, capsys):
+    missing = tmp_path / "missing.pkl"
+    assert main(["--json", str(missing), str(tmp_path), str(files["evil.pkl"])]) == 2
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["error"] is not None for r in records] == [True, True, False]
+    assert main([str(missing)]) == 2
+    assert "error: cannot read" in capsys.readouterr().out
+
+
+def test_module_entry_point_runs_the_analyze_subcommand(files):
+    proc = subprocess.run(
+        [sys.executable, "-m", "safepickle_bench", "analyze", "--json", str(files["evil.pkl"])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["streams"][0]["calls"][0]["callable"] == "posix.system"
+
+
+def test_reason_formatters_extend_the_text_output():
+    analysis = analyze_bytes(PAYLOAD, "evil.pkl")
+    calls_reason = lambda a: [f"calls {c.callable}" for c in a.all_calls()]  # noqa: E731
+    assert format_reasons(analysis) == []
+    assert format_reasons(analysis, [calls_reason]) == ["calls posix.system"]
+    assert format_analysis(analysis, [calls_reason]).endswith("  reasons:\n    calls posix.system")
