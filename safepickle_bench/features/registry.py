@@ -1,0 +1,109 @@
+"""The feature groups, their columns in fixed order, and the per-file featurizer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from types import ModuleType
+
+import numpy as np
+
+from safepickle_bench.analysis.result import Analysis
+from safepickle_bench.features import imports, ngrams, opcode_frequency, strings, structure
+
+FEATURE_VERSION = 1
+"""Bump when any column's definition, the taxonomy or the column set changes (part of the cache key)."""
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """One selectable group: its name, columns in order, descriptions and per-file function."""
+
+    name: str
+    columns: tuple[str, ...]
+    descriptions: dict[str, str]
+    compute: Callable[[Analysis], Sequence[float] | np.ndarray]
+
+
+def _group(module: ModuleType) -> FeatureGroup:
+    """Wrap a group module as a FeatureGroup."""
+    return FeatureGroup(module.NAME, tuple(module.COLUMNS), dict(module.DESCRIPTIONS), module.compute)
+
+
+REGISTRY: dict[str, FeatureGroup] = {
+    g.name: g for g in map(_group, (opcode_frequency, structure, imports, strings, ngrams))
+}
+GROUPS: tuple[str, ...] = tuple(REGISTRY)
+"""Every group, in the canonical column order."""
+ERROR_COLUMN = "structure__error"
+
+
+def resolve_groups(groups: str | Iterable[str] | None = None) -> tuple[str, ...]:
+    """Return the requested groups in canonical order; None or "all" means every group."""
+    if groups is None:
+        return GROUPS
+    if isinstance(groups, str):
+        groups = [g.strip() for g in groups.split(",") if g.strip()]
+    wanted = set()
+    for g in groups:
+        if g == "all":
+            wanted.update(GROUPS)
+        elif g in REGISTRY:
+            wanted.add(g)
+        else:
+            raise ValueError(f"unknown feature group {g!r}; known: {', '.join(GROUPS)}")
+    if not wanted:
+        raise ValueError("no feature group selected")
+    return tuple(g for g in GROUPS if g in wanted)
+
+
+@lru_cache(maxsize=64)
+def _columns_of(resolved: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the columns of already-resolved groups (memoised for single-file scanning)."""
+    return tuple(c for g in resolved for c in REGISTRY[g].columns)
+
+
+def feature_columns(groups: str | Iterable[str] | None = None) -> list[str]:
+    """Return the column names of the selected groups, in the order extract() produces them."""
+    return list(_columns_of(resolve_groups(groups)))
+
+
+def feature_groups(groups: str | Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Return {group: [columns]} for the selected groups."""
+    return {g: list(REGISTRY[g].columns) for g in resolve_groups(groups)}
+
+
+def column_descriptions() -> dict[str, str]:
+    """Return a one-line description of every column of every group."""
+    return {c: REGISTRY[g].descriptions[c] for g in GROUPS for c in REGISTRY[g].columns}
+
+
+def featurize_array(analysis: Analysis, groups: str | Iterable[str] | None = None) -> tuple[np.ndarray, bool]:
+    """Return one row (float64, columns of feature_columns(groups)) and whether every group succeeded.
+
+    A group that raises on a hostile analysis gives zeros and sets `structure__error` (when selected)."""
+    resolved = resolve_groups(groups)
+    parts: list[np.ndarray] = []
+    ok = True
+    for g in resolved:
+        group = REGISTRY[g]
+        try:
+            values = np.asarray(group.compute(analysis), dtype=np.float64)
+            if values.shape != (len(group.columns),):
+                raise ValueError(f"group {g} returned {values.shape[0]} values for {len(group.columns)} columns")
+        except Exception:  # a per-file failure is a flagged row, never a crash
+            ok = False
+            values = np.zeros(len(group.columns), dtype=np.float64)
+        parts.append(values)
+    row = np.concatenate(parts) if parts else np.zeros(0)
+    if (not ok or analysis.error) and "structure" in resolved:
+        offset = sum(len(REGISTRY[g].columns) for g in resolved[: resolved.index("structure")])
+        row[offset + REGISTRY["structure"].columns.index(ERROR_COLUMN)] = 1.0
+    return row, ok
+
+
+def featurize(analysis: Analysis, groups: str | Iterable[str] | None = None) -> dict[str, float]:
+    """Return the features of one analysed file as {column: value} (single-file scanning)."""
+    row, _ = featurize_array(analysis, groups)
+    return dict(zip(_columns_of(resolve_groups(groups)), row.tolist(), strict=True))
