@@ -1,0 +1,310 @@
+"""Time the static analyzer against a full `pickletools.genops` pass on the same pickle streams.
+
+Writes results/analyzer_speed.md. Inputs: real torch state_dict pickles (zip `data.pkl` entries and a
+legacy file), sklearn pickles and joblib files, and every raw pickle file of the wild corpus (read as bytes,
+never loaded). Each file is timed `--repeats` times, genops and the analyzer interleaved so both see the same
+machine load; the table reports medians per file, summed per group, opcodes per second and ratios.
+Optionally (default on) it checks that a ~1 GiB torch zip costs time proportional to its pickle.
+
+Usage: python experiments/bench_analyzer_speed.py [--repeats 7] [--skip-big] [--out results/analyzer_speed.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import pickle
+import pickletools
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+clock = time.process_time
+"""CPU time of this process: the machine is shared, and wall time would charge other jobs' load to us."""
+sys.path.insert(0, str(REPO))
+
+from safepickle_bench.analysis.streams import read_streams  # noqa: E402
+
+
+@dataclass
+class Sample:
+    """One benchmark input: a group name, a label and the bytes of a pickle region."""
+
+    group: str
+    name: str
+    data: bytes
+    genops_ok: bool = True
+    """False when genops cannot walk the region (joblib array bytes): only the analyzer is timed."""
+
+
+@dataclass
+class Timing:
+    """Median seconds of both readers on one sample and the opcode count."""
+
+    sample: Sample
+    genops_s: float | None
+    ours_s: float
+    opcodes: int
+    genops_error: bool
+
+
+def genops_pass(data: bytes) -> tuple[int, bool]:
+    """Walk every back-to-back stream with pickletools.genops; return (opcodes, whether genops raised)."""
+    f = io.BytesIO(data)
+    n = 0
+    try:
+        while f.tell() < len(data):
+            for _ in pickletools.genops(f):
+                n += 1
+    except Exception:  # noqa: BLE001 - malformed wild samples: genops stops with an error
+        return n, True
+    return n, False
+
+
+def torch_samples(tmp: Path) -> list[Sample]:
+    """State_dict pickles of a few real torch models (zip data.pkl entries) plus one legacy file."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    models = {
+        "transformer_6x6": nn.Transformer(
+            d_model=16, nhead=2, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=16
+        ),
+        "mlp_300": nn.Sequential(*[nn.Linear(4, 4) for _ in range(150)]),
+        "convnet_bn": nn.Sequential(
+            *[m for _ in range(60) for m in (nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2), nn.ReLU())]
+        ),
+    }
+    out = []
+    for name, model in models.items():
+        state = model.state_dict()
+        path = tmp / f"{name}.pt"
+        torch.save(state, path)
+        with zipfile.ZipFile(path) as z:
+            entry = next(n for n in z.namelist() if n.endswith("data.pkl"))
+            out.append(
+                Sample("torch state_dict (zip data.pkl)", f"{name} ({len(state)} tensors)", z.read(entry))
+            )
+    buf = io.BytesIO()
+    torch.save(models["mlp_300"].state_dict(), buf, _use_new_zipfile_serialization=False)
+    out.append(Sample("torch legacy file (5 pickles + storages)", "mlp_300 legacy", buf.getvalue(), False))
+    return out
+
+
+def sklearn_samples() -> list[Sample]:
+    """Pickles of fitted sklearn models (protocols 2 and 5) and joblib.dump files of them."""
+    import joblib
+    import numpy as np
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 8))
+    y = (x[:, 0] + x[:, 1] > 1).astype(int)
+    models = {
+        "random_forest_50": RandomForestClassifier(n_estimators=50, random_state=0).fit(x, y),
+        "gradient_boosting_50": GradientBoostingClassifier(n_estimators=50, random_state=0).fit(x, y),
+        "scaler_logreg_pipeline": make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y),
+    }
+    out = []
+    for name, model in models.items():
+        for proto in (2, 5):
+            out.append(Sample("sklearn pickle", f"{name} p{proto}", pickle.dumps(model, protocol=proto)))
+        buf = io.BytesIO()
+        joblib.dump(model, buf)
+        out.append(Sample("joblib.dump file (arrays skipped)", name, buf.getvalue(), False))
+    return out
+
+
+def wild_samples() -> list[Sample]:
+    """Every raw-pickle file of the wild corpus, read as bytes (never loaded)."""
+    root = Path(os.environ.get("SAFEPICKLE_WILD_DIR", REPO.parent / "shared" / "corpus" / "wild"))
+    manifest = root / "MANIFEST.csv"
+    if not manifest.exists():
+        return []
+    out = []
+    with manifest.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row["format"] == "pickle":
+                out.append(Sample("wild corpus raw pickles", row["file"], (root / row["file"]).read_bytes()))
+    return out
+
+
+def time_sample(sample: Sample, repeats: int) -> Timing:
+    """Median CPU time of genops and of read_streams on one sample, interleaved."""
+    g_times, o_times = [], []
+    n_genops, g_err = genops_pass(sample.data) if sample.genops_ok else (0, False)
+    read = read_streams(sample.data, sample.name)
+    opcodes = sum(s.n_opcodes for s in read.streams)
+    for _ in range(repeats):
+        if sample.genops_ok:
+            t0 = clock()
+            genops_pass(sample.data)
+            g_times.append(clock() - t0)
+        t0 = clock()
+        read_streams(sample.data, sample.name)
+        o_times.append(clock() - t0)
+    g = statistics.median(g_times) if g_times else None
+    return Timing(sample, g, statistics.median(o_times), opcodes, g_err)
+
+
+def big_zip_check(tmp: Path) -> list[str]:
+    """Time analyze_path on a ~1 GiB torch zip and on a tiny one with the same pickle; return report lines."""
+    try:
+        from safepickle_bench.analysis import analyze_path
+    except ImportError:
+        return ["analysis.analyze_path is not available yet: the 1 GiB check was not run."]
+    import torch
+
+    n_tensors = 256
+    rows = []
+    for label, numel in (("tiny tensors", 16), ("~1 GiB of tensors", 1024 * 1024)):
+        path = tmp / f"big_{numel}.pt"
+        torch.save({f"layer{i}.weight": torch.zeros(numel) for i in range(n_tensors)}, path)
+        size = path.stat().st_size
+        runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            analysis = analyze_path(path)
+            runs.append((time.perf_counter() - t0, analysis.timings))
+        runs.sort(key=lambda r: r[0])
+        total, timings = runs[len(runs) // 2]
+        rows.append((label, size, analysis.pickle_bytes, total, timings, len(analysis.all_calls())))
+        path.unlink()
+    lines = [
+        "| torch zip | file size | pickle bytes read | analyze_path (median) | of which containers | "
+        "of which opcodes | calls found |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, size, pbytes, total, timings, ncalls in rows:
+        lines.append(
+            f"| {label} ({n_tensors} tensors) | {size / 2**20:,.1f} MiB | {pbytes:,} | {total * 1e3:,.1f} ms | "
+            f"{timings.get('containers', float('nan')) * 1e3:,.1f} ms | {timings.get('opcodes', float('nan')) * 1e3:,.1f} ms | "
+            f"{ncalls} |"
+        )
+    small, big = rows
+    total_ratio = big[3] / small[3]
+    op_ratio = big[4].get("opcodes", float("nan")) / max(small[4].get("opcodes", float("nan")), 1e-9)
+    lines += [
+        "",
+        f"Same pickle, {big[1] / small[1]:,.0f}x the bytes: the opcode phase takes {op_ratio:.2f}x the time "
+        f"(it reads {big[2]:,} vs {small[2]:,} pickle bytes), the whole `analyze_path` call {total_ratio:.2f}x.",
+    ]
+    if total_ratio > 3:
+        other = big[3] - big[4].get("containers", 0.0) - big[4].get("opcodes", 0.0)
+        lines.append(
+            "The stream reader's cost follows the pickle, but the whole call does not yet: the extra time is "
+            f"spent outside the opcode phase (containers phase {big[4].get('containers', 0.0):.2f} s, rest "
+            f"{other:.2f} s, e.g. hashing every byte for `sha256`). That part belongs to the container layer."
+        )
+    else:
+        lines.append("The cost follows the pickle entries, not the tensor bytes.")
+    return lines
+
+
+def fmt_rate(ops: int, seconds: float | None) -> str:
+    """Return opcodes per second as text."""
+    if not seconds:
+        return "n/a"
+    return f"{ops / seconds / 1e6:.2f} M/s"
+
+
+def render(timings: list[Timing], big: list[str], repeats: int, load: str, wall: float) -> str:
+    """Return the markdown report."""
+    lines = [
+        "# Analyzer speed: `read_streams` vs a full `pickletools.genops` pass",
+        "",
+        "Generated by `python experiments/bench_analyzer_speed.py`; every figure below is measured in that run.",
+        "",
+        f"- Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"load average at start: {load}. Times are CPU seconds of this process (`time.process_time`), so other "
+        "jobs on the shared machine do not inflate them; both readers are timed interleaved on the same bytes.",
+        f"- {repeats} repeats per file; the median per file is used. Benchmark wall time: {wall:.1f} s.",
+        "- `genops` = walk every back-to-back stream of the bytes with `pickletools.genops` (tokenize only).",
+        "- `ours` = `safepickle_bench.analysis.streams.read_streams`: tokenizes as `_pickle.c` does AND simulates",
+        "  the stack/memo, resolves imports and calls, summarizes call arguments, follows nested pickles and",
+        "  skips joblib/legacy-torch raw data.",
+        "- ratio = genops time / ours time (>= 1.00 means the analyzer is at least as fast as genops).",
+        "",
+        "## Per group (sums of per-file medians)",
+        "",
+        "| group | files | opcodes | genops | ours | genops ops/s | ours ops/s | ratio | median per-file ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    groups: dict[str, list[Timing]] = {}
+    for t in timings:
+        groups.setdefault(t.sample.group, []).append(t)
+    for group, ts in groups.items():
+        ops = sum(t.opcodes for t in ts)
+        ours = sum(t.ours_s for t in ts)
+        comparable = [t for t in ts if t.genops_s is not None]
+        if comparable:
+            g = sum(t.genops_s for t in comparable)  # type: ignore[misc]
+            o = sum(t.ours_s for t in comparable)
+            ratio = f"{g / o:.2f}"
+            per_file = f"{statistics.median(t.genops_s / t.ours_s for t in comparable):.2f}"  # type: ignore[operator]
+            g_text, g_rate = f"{g * 1e3:,.2f} ms", fmt_rate(sum(t.opcodes for t in comparable), g)
+        else:
+            ratio = per_file = "n/a"
+            g_text, g_rate = "n/a (genops cannot skip raw data)", "n/a"
+        lines.append(
+            f"| {group} | {len(ts)} | {ops:,} | {g_text} | {ours * 1e3:,.2f} ms | {g_rate} | "
+            f"{fmt_rate(ops, ours)} | {ratio} | {per_file} |"
+        )
+    errors = [t for t in timings if t.genops_error]
+    lines += [
+        "",
+        f"genops raised on {len(errors)} wild file(s) (malformed on purpose); it is timed up to its error there, "
+        "while the analyzer reads on and records anomalies.",
+        "",
+        "## Per file (torch, sklearn, joblib)",
+        "",
+        "| group | file | bytes | opcodes | genops | ours | ratio |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for t in timings:
+        if t.sample.group.startswith("wild"):
+            continue
+        g = f"{t.genops_s * 1e3:.2f} ms" if t.genops_s is not None else "n/a"
+        r = f"{t.genops_s / t.ours_s:.2f}" if t.genops_s is not None else "n/a"
+        lines.append(
+            f"| {t.sample.group} | {t.sample.name} | {len(t.sample.data):,} | {t.opcodes:,} | {g} | "
+            f"{t.ours_s * 1e3:.2f} ms | {r} |"
+        )
+    lines += ["", "## A ~1 GiB torch zip costs time proportional to its pickle", "", *big, ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run the benchmark and write the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--skip-big", action="store_true", help="skip the ~1 GiB torch zip check")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "analyzer_speed.md")
+    args = parser.parse_args()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        samples = torch_samples(tmp) + sklearn_samples() + wild_samples()
+        timings = [time_sample(s, args.repeats) for s in samples]
+        big = ["Skipped (`--skip-big`)."] if args.skip_big else big_zip_check(tmp)
+    report = render(timings, big, args.repeats, load, time.perf_counter() - start)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
