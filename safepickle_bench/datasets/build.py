@@ -8,7 +8,6 @@ label is deleted and counted, never kept with a wrong label.
 
 from __future__ import annotations
 
-import compileall
 import hashlib
 import json
 import logging
@@ -116,9 +115,6 @@ def _confirm(
 
     if not rows:
         return [], []
-    # The oracle child imports our carrier classes; compile their .pyc files now so that import does not
-    # write a bytecode cache while the oracle's hook is armed.
-    compileall.compile_dir(str(Path(__file__).resolve().parents[1]), quiet=1)
     log.info("oracle: %s (%d files)", desc, len(rows))
     items = [(root / r["path"], r["loader"]) for r in rows]
     n_jobs = max(1, min(n_jobs, len(items)))

@@ -58,7 +58,8 @@ class _Child:
         env.update(extra_env)
         if "LD_LIBRARY_PATH" in os.environ:
             env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
-        cmd = [sys.executable, "-I", "-c", _BOOTSTRAP, _REPO_ROOT, registry, json.dumps(sorted(set(loaders))),
+        # -B: a .pyc written while the hook is armed would count as a dangerous write
+        cmd = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, _REPO_ROOT, registry, json.dumps(sorted(set(loaders))),
                str(req_r), str(res_w)]
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
