@@ -292,6 +292,10 @@ def build_dataset(name: str, size: str, data_dir: Path, seed: int = 0, n_jobs: i
         from safepickle_bench.datasets.pickleball import build_pickleball
 
         return build_pickleball(out, root)
+    if name == "hf_hub":  # `root` names the user's source list (else $SAFEPICKLE_HF_HUB_MANIFEST)
+        from safepickle_bench.datasets.hf_hub import build_hf_hub
+
+        return build_hf_hub(out, root, seed=seed)
     if name not in PRESETS or size not in PRESETS[name]:
         known = {k: sorted(v) for k, v in PRESETS.items()}
         raise ValueError(f"unknown dataset/size {name}/{size}; known: {known}, wild and pickleball")
@@ -381,6 +385,10 @@ def _remove_empty_dirs(top: Path) -> None:
 def build_from_config(cfg: Any) -> Path:
     """Hydra entry for `task=build_data`: build cfg.dataset.{name,size,seed} under cfg.paths.data_dir."""
     dataset = cfg.dataset
+    if str(dataset.name) == "hf_hub":
+        from safepickle_bench.datasets.hf_hub import build_from_config as build_hf_hub_from_config
+
+        return build_hf_hub_from_config(cfg)
     root = dataset.get("root") if hasattr(dataset, "get") else None
     return build_dataset(
         str(dataset.name), str(dataset.size), Path(str(cfg.paths.data_dir)), seed=int(dataset.get("seed", 0)),
