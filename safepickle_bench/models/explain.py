@@ -1,0 +1,91 @@
+"""Reasons behind a verdict: what the analyzer found (dangerous imports, calls, anomalies) and top features."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from safepickle_bench.analysis.limits import Limits
+from safepickle_bench.analysis.result import Analysis
+from safepickle_bench.features import dangerous_findings
+
+# Anomaly kinds worth showing a user: they are how evasive files hide (parse errors, extra streams...).
+NOTABLE_ANOMALIES: frozenset[str] = frozenset(
+    {
+        "unknown_opcode",
+        "truncated",
+        "bad_argument",
+        "no_stop",
+        "trailing_bytes",
+        "multiple_streams",
+        "unresolved_global",
+        "nested_pickle",
+        "container_corrupt",
+        "container_prepended",
+        "container_appended",
+        "unsupported_container",
+    }
+)
+
+
+def analyzer_reasons(analysis: Analysis, max_items: int = 10) -> list[dict[str, Any]]:
+    """Return the dangerous imports and calls (with offsets and container locations) and notable anomalies."""
+    reasons: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for finding in dangerous_findings(analysis):
+        key = (finding["kind"], finding["global"], finding["location"], finding["offset"])
+        if key not in seen:
+            seen.add(key)
+            reasons.append(dict(finding))
+    for anomaly in analysis.all_anomalies():
+        if anomaly.kind in NOTABLE_ANOMALIES:
+            reasons.append(
+                {"kind": "anomaly", "name": anomaly.kind, "offset": anomaly.offset,
+                 "location": anomaly.location, "detail": anomaly.detail[:200]}
+            )
+    return reasons[:max_items]
+
+
+def path_reasons_json(path: str, limits: Limits | None = None) -> tuple[str, str | None]:
+    """Analyse one file and return its analyzer reasons as JSON, plus the analysis error if any."""
+    from safepickle_bench.analysis import analyze_path
+
+    try:
+        analysis = analyze_path(path, limits=limits)
+    except Exception as exc:  # a hostile file must not lose the run
+        return "[]", f"{type(exc).__name__}: {exc}"
+    return json.dumps(analyzer_reasons(analysis)), analysis.error
+
+
+def top_feature_reasons(
+    contributions: np.ndarray | None,
+    values: np.ndarray,
+    columns: list[str],
+    method: str | None,
+    k: int = 5,
+) -> list[dict[str, Any]]:
+    """Return the k features that pushed the score up the most (positive contributions), with their values."""
+    if contributions is None or k <= 0:
+        return []
+    order = np.argsort(-contributions)[:k]
+    return [
+        {"kind": "feature", "name": columns[j], "value": float(values[j]),
+         "contribution": float(contributions[j]), "method": method}
+        for j in order
+        if contributions[j] > 0
+    ]
+
+
+def format_reason(reason: dict[str, Any]) -> str:
+    """Return one reason as a short human-readable line."""
+    kind = reason.get("kind")
+    if kind in ("import", "call"):
+        return (f"{kind} {reason['global']} [{reason['category']}] via {reason['opcode']} "
+                f"at {reason['location']}@{reason['offset']}")
+    if kind == "anomaly":
+        return f"anomaly {reason['name']} at {reason['location']}@{reason['offset']} {reason.get('detail', '')}".rstrip()
+    if kind == "feature":
+        return f"feature {reason['name']}={reason['value']:.4g} (+{reason['contribution']:.3g})"
+    return str(reason)

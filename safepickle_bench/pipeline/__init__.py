@@ -1,0 +1,1 @@
+"""Training, evaluation, latency and MLflow tracking of detectors, driven by Hydra."""

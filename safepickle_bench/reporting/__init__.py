@@ -1,0 +1,1 @@
+"""Tables and matplotlib figures for runs and for results/."""
