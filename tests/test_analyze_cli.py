@@ -73,3 +73,15 @@ def test_reason_formatters_extend_the_text_output():
     assert format_reasons(analysis) == []
     assert format_reasons(analysis, [calls_reason]) == ["calls posix.system"]
     assert format_analysis(analysis, [calls_reason]).endswith("  reasons:\n    calls posix.system")
+
+
+def test_no_hash_flag_skips_the_sha256_but_not_the_analysis(files, capsys):
+    assert main(["--json", "--no-hash", str(files["evil.pkl"])]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["sha256"] == ""
+    assert record["streams"][0]["calls"][0]["callable"] == "posix.system"
+    assert main(["--json", str(files["evil.pkl"])]) == 0
+    hashed = json.loads(capsys.readouterr().out)
+    assert len(hashed["sha256"]) == 64 and hashed["streams"] == record["streams"]
+    assert main(["--no-hash", str(files["evil.pkl"])]) == 0
+    assert "sha256 not computed" in capsys.readouterr().out

@@ -356,6 +356,13 @@ def test_tensor_bytes_of_a_large_torch_zip_are_not_read(tmp_path):
     assert [s.location for s in analysis.streams] == ["big.pt!big/data.pkl#0"]
     assert analysis.timings["containers"] + analysis.timings["opcodes"] < 0.1
     assert elapsed < 2.0  # nearly all of it is the streaming sha256 of the 200 MB file
+    assert len(analysis.sha256) == 64
+    start = time.perf_counter()
+    unhashed = analyze_path(path, compute_sha256=False)
+    elapsed = time.perf_counter() - start
+    assert unhashed.sha256 == "" and "hash" not in unhashed.timings
+    assert [c.callable for c in unhashed.all_calls()] == [c.callable for c in analysis.all_calls()]
+    assert elapsed < 0.25  # without the hash, only the zip directory and data.pkl are read
 
 
 def test_file_without_any_pickle_gets_an_anomaly_not_an_error():

@@ -21,17 +21,35 @@ _PLAIN_REGION_KINDS = frozenset({"", "raw", "pickle"})
 """Region kinds reported by the stream reader that are not a container layout of their own."""
 
 
-def analyze_bytes(data: bytes | bytearray | memoryview, name: str, limits: Limits | None = None) -> Analysis:
-    """Analyse an in-memory file named `name` (used as the root of every location)."""
+def analyze_bytes(
+    data: bytes | bytearray | memoryview,
+    name: str,
+    limits: Limits | None = None,
+    *,
+    compute_sha256: bool = True,
+) -> Analysis:
+    """Analyse an in-memory file named `name` (used as the root of every location).
+
+    With `compute_sha256=False` the digest is not computed and `Analysis.sha256` is left empty.
+    """
     start = time.perf_counter()
     buf = bytes(data) if not isinstance(data, bytes) else data
-    analysis = Analysis(path=name, size=len(buf), sha256=hashlib.sha256(buf).hexdigest())
+    digest = hashlib.sha256(buf).hexdigest() if compute_sha256 else ""
+    analysis = Analysis(path=name, size=len(buf), sha256=digest)
     _analyse_buffer(analysis, buf, name, limits or DEFAULT_LIMITS, start)
     return analysis
 
 
-def analyze_path(path: str | os.PathLike[str], limits: Limits | None = None) -> Analysis:
-    """Analyse the file at `path`; a missing or unreadable file gives an Analysis with `error` set."""
+def analyze_path(
+    path: str | os.PathLike[str], limits: Limits | None = None, *, compute_sha256: bool = True
+) -> Analysis:
+    """Analyse the file at `path`; a missing or unreadable file gives an Analysis with `error` set.
+
+    The analysis itself reads only the pickle parts of the file (zip entries that hold pickles, not tensor
+    data). `compute_sha256=True` also hashes every byte of the file for `Analysis.sha256`, which costs time
+    proportional to the whole file; pass False (e.g. when the caller hashes the file itself) to keep the
+    cost proportional to the pickles, with `sha256` left empty.
+    """
     start = time.perf_counter()
     limits = limits or DEFAULT_LIMITS
     analysis = Analysis(path=os.fspath(path), size=0, sha256="")
@@ -56,9 +74,10 @@ def analyze_path(path: str | os.PathLike[str], limits: Limits | None = None) -> 
                 )
                 analysis.timings["total"] = time.perf_counter() - start
                 return analysis
-            t_hash = time.perf_counter()
-            analysis.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
-            analysis.timings["hash"] = time.perf_counter() - t_hash
+            if compute_sha256:
+                t_hash = time.perf_counter()
+                analysis.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+                analysis.timings["hash"] = time.perf_counter() - t_hash
             if st.st_size == 0:
                 _analyse_buffer(analysis, b"", p.name, limits, start)
                 return analysis
@@ -98,7 +117,18 @@ def _analyse_buffer(analysis: Analysis, buf: Searchable, name: str, limits: Limi
                 break
             t1 = time.perf_counter()
             t_containers += t1 - t0
-            _read_region(analysis, region, limits, deadline, region_kinds)
+            # Decoding calls inside a region's pickles (zlib.decompress...) count as one decompression, and
+            # against the file's total budget.
+            room = max(
+                0,
+                min(
+                    limits.max_decompressed_bytes,
+                    limits.max_total_decompressed_bytes - walker.decompressed_bytes,
+                ),
+            )
+            budget = [room]
+            _read_region(analysis, region, limits, deadline, region_kinds, budget)
+            walker.decompressed_bytes += room - budget[0]
             t_opcodes += time.perf_counter() - t1
     except Exception as exc:  # the analyzer must never raise on hostile input: record what broke
         analysis.anomalies.append(Anomaly("internal_error", 0, name, _describe(exc)))
@@ -112,13 +142,20 @@ def _analyse_buffer(analysis: Analysis, buf: Searchable, name: str, limits: Limi
 
 
 def _read_region(
-    analysis: Analysis, region: Region, limits: Limits, deadline: float, region_kinds: list[str]
+    analysis: Analysis,
+    region: Region,
+    limits: Limits,
+    deadline: float,
+    region_kinds: list[str],
+    decode_budget: list[int],
 ) -> None:
     """Hand one region to the stream reader and merge what it found."""
     region_limits = dataclasses.replace(limits, max_streams=1) if region.first_stream_only else limits
     analysis.pickle_bytes += len(region.data)
     try:
-        read = read_streams(region.data, region.location, region_limits, deadline=deadline)
+        read = read_streams(
+            region.data, region.location, region_limits, deadline=deadline, decode_budget=decode_budget
+        )
     finally:
         if isinstance(region.data, memoryview):
             with contextlib.suppress(BufferError):

@@ -31,6 +31,13 @@ from safepickle_bench.analysis.result import Anomaly
 Searchable = bytes | bytearray | mmap.mmap
 
 _CHUNK = 1 << 20
+_STEP = 8 << 20
+"""Largest piece asked of a decompressor at once."""
+_TAIL_PEEK = 1 << 16
+"""Bytes after a compressed stream looked at to decide whether they are padding or appended data."""
+LZMA_MEMLIMIT = 256 << 20
+"""Memory an xz/lzma decoder may use (its dictionary, declared by the stream): `xz -9e` needs 65 MiB."""
+"""Bytes after a compressed stream looked at to decide whether they are padding or appended data."""
 _HEAD = 64
 _PEEK = 512
 
@@ -131,8 +138,10 @@ class _View:
         a = min(max(0, a), b)
         return _View(self.base, self.start + a, self.start + b)
 
-    def memory(self) -> memoryview:
-        """Return a memoryview of the window without copying."""
+    def memory(self) -> memoryview | bytes:
+        """Return the window without copying: the bytes object itself when the window covers all of it."""
+        if type(self.base) is bytes and self.start == 0 and self.end == len(self.base):
+            return self.base  # the stream reader needs bytes: a memoryview here would be copied again
         return memoryview(self.base)[self.start : self.end]
 
     def chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
@@ -197,7 +206,8 @@ class _ZlibAdapter:
         """Decompress `data` plus any pending input, returning at most `max_length` bytes."""
         pending = self._d.unconsumed_tail + data
         out = self._d.decompress(pending, max_length if max_length > 0 else 0)
-        self.needs_input = not self._d.unconsumed_tail
+        # A full output buffer may leave output pending inside zlib even when all input was taken.
+        self.needs_input = not self._d.unconsumed_tail and (max_length <= 0 or len(out) < max_length)
         return out
 
 
@@ -213,7 +223,7 @@ class _ZipEntry:
     """Offset of the local header, relative to the start of the zip."""
     data_start: int = -1
     """Offset of the entry data relative to the view (set by the local-header walk)."""
-    inflated: bytes | None = None
+    inflated: bytearray | None = None
     """Output already produced while finding the end of a descriptor-terminated entry."""
 
 
@@ -379,8 +389,13 @@ class ContainerWalker:
         multi_member: bool = False,
         member_magic: bytes = b"",
         report_tail: bool = True,
-    ) -> tuple[bytes, int, bool]:
-        """Decompress `view` incrementally within the limits: (output, end of the compressed data, complete)."""
+    ) -> tuple[bytearray, int, bool]:
+        """Decompress `view` incrementally within the limits: (output, end of the compressed data, complete).
+
+        Output is requested in steps of at most _STEP bytes up to the remaining budget (then one more byte to
+        learn whether there is more) and appended to one growing buffer, so a bomb costs about its budget in
+        memory, not twice (a decompressor asked for everything at once builds its output twice).
+        """
         cap = self._budget()
         out = bytearray()
         dec = make()
@@ -397,16 +412,28 @@ class ContainerWalker:
             fed += len(chunk)
             data = chunk
             while True:
+                room = cap - len(out)
                 try:
-                    piece = dec.decompress(data, cap - len(out) + 1)
+                    piece = dec.decompress(data, min(room, _STEP) if room > 0 else 1)  # 0 is unbounded
                 except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, RuntimeError) as exc:
-                    self._anomaly("container_corrupt", fed - len(chunk), loc, f"{kind}: {exc}")
+                    if isinstance(exc, lzma.LZMAError) and "memory usage limit" in str(exc).lower():
+                        self._anomaly(
+                            "limit_decompressed",
+                            fed - len(chunk),
+                            loc,
+                            f"{kind}: the stream needs a decoder over {LZMA_MEMLIMIT} bytes of memory",
+                        )
+                    else:
+                        self._anomaly("container_corrupt", fed - len(chunk), loc, f"{kind}: {exc}")
                     return self._account(out), fed, False
                 data = b""
-                out += piece
-                if len(out) > cap:
-                    hit_limit = True
-                    break
+                if room <= 0:
+                    if piece:  # output goes on past the budget
+                        hit_limit = True
+                        break
+                else:
+                    out += piece
+                    del piece
                 if dec.eof:
                     rest = dec.unused_data or b""
                     if multi_member and rest and rest.startswith(member_magic):
@@ -420,7 +447,6 @@ class ContainerWalker:
             if hit_limit or carry:
                 break
         if hit_limit:
-            del out[cap:]
             self._anomaly(
                 "limit_decompressed",
                 0,
@@ -435,14 +461,17 @@ class ContainerWalker:
                 )
             return self._account(out), fed, False
         end = fed - len(carry)
-        tail = view.read(end, len(view))
-        if report_tail and tail and (kind != "gzip" or tail.strip(b"\x00")):
-            self._anomaly("container_appended", end, loc, f"{len(tail)} bytes after the {kind} stream")
+        tail_len = len(view) - end
+        if report_tail and tail_len > 0:
+            head = view.read(end, end + _TAIL_PEEK)  # bounded: a huge tail is never copied whole
+            if kind != "gzip" or head.strip(b"\x00") or tail_len > _TAIL_PEEK:
+                self._anomaly("container_appended", end, loc, f"{tail_len} bytes after the {kind} stream")
         return self._account(out), end, True
 
-    def _account(self, out: bytearray) -> bytes:
+    def _account(self, out: bytearray) -> bytearray:
+        """Count `out` against the file's budget and return it (a bytearray: copying it would double it)."""
         self.decompressed_bytes += len(out)
-        return bytes(out)
+        return out
 
     def _compressed(
         self, kind: str, view: _View, loc: str, depth: int, chain: tuple[str, ...]
@@ -461,9 +490,13 @@ class ContainerWalker:
         elif kind == "bz2":
             make, multi, magic = bz2.BZ2Decompressor, True, b"BZh"
         elif kind == "xz":
-            make, multi, magic = (lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ)), True, _XZ
+            make, multi, magic = (
+                (lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=LZMA_MEMLIMIT)),
+                True,
+                _XZ,
+            )
         elif kind == "lzma":
-            make = lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE)  # noqa: E731
+            make = lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=LZMA_MEMLIMIT)  # noqa: E731
         elif kind == "lz4":
             try:
                 import lz4.frame
@@ -920,6 +953,8 @@ def _zip_lzma_maker(raw: _View) -> Callable[[], _Decompressor] | None:
     try:
         filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)  # type: ignore[attr-defined]
     except (lzma.LZMAError, ValueError):
+        return None
+    if filt.get("dict_size", 0) > LZMA_MEMLIMIT:  # FORMAT_RAW takes no memlimit: check the dictionary here
         return None
     return lambda: lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
 

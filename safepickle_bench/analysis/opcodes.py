@@ -356,28 +356,33 @@ def tokenize(
     location: str = "",
     limits: Limits = DEFAULT_LIMITS,
     deadline: float | None = None,
+    on_token: Callable[[int, int, Any], None] | None = None,
 ) -> TokenStream:
-    """Read the opcodes of one pickle stream from `start` up to STOP, recording anomalies instead of raising."""
+    """Read the opcodes of one pickle stream from `start` up to STOP, recording anomalies instead of raising.
+
+    With `on_token`, each `(offset, code, arg)` is handed to it instead of being kept in `tokens` (memory
+    stays flat however many opcodes are read).
+    """
     if not isinstance(data, bytes):
         data = bytes(data)
     end = len(data) if end is None else min(end, len(data))
     out = TokenStream()
-    tokens = out.tokens
-    append = tokens.append
+    append = out.tokens.append if on_token is None else on_token
     readers = ARG_READER
     names = OPCODE_NAME
     md = limits.max_int_digits
     max_ops = limits.max_opcodes
     deadline = time.monotonic() + limits.max_seconds if deadline is None else deadline
     pos = start
+    n = 0
     while True:
         if pos >= end:
             out.anomalies.append(Anomaly("no_stop", pos, location, "stream ends without STOP"))
             break
-        if len(tokens) >= max_ops:
+        if n >= max_ops:
             out.anomalies.append(Anomaly("limit_opcodes", pos, location, f"max_opcodes={max_ops}"))
             break
-        if not len(tokens) & 4095 and time.monotonic() > deadline:
+        if not n & 4095 and time.monotonic() > deadline:
             out.anomalies.append(Anomaly("limit_time", pos, location, "max_seconds reached"))
             break
         code = data[pos]
@@ -385,8 +390,12 @@ def tokenize(
             out.anomalies.append(Anomaly("unknown_opcode", pos, location, f"byte 0x{code:02x}"))
             break
         reader = readers[code]
+        n += 1
         if reader is None:
-            append((pos, code, None))
+            if on_token is None:
+                append((pos, code, None))
+            else:
+                on_token(pos, code, None)
             pos += 1
             if code == _CODE_STOP:
                 out.complete = True
@@ -398,11 +407,18 @@ def tokenize(
         except ArgError as e:
             out.anomalies.append(Anomaly(e.kind, pos, location, f"{names[code]}: {e.detail}"))
             if e.next_pos is None:
+                n -= 1
                 break
-            append((pos, code, None))
+            if on_token is None:
+                append((pos, code, None))
+            else:
+                on_token(pos, code, None)
             pos = e.next_pos
             continue
-        append((pos, code, arg))
+        if on_token is None:
+            append((pos, code, arg))
+        else:
+            on_token(pos, code, arg)
         pos = nxt
     out.end = pos
     return out

@@ -87,18 +87,25 @@ def read_streams(
     *,
     nested_depth: int = 0,
     deadline: float | None = None,
+    decode_budget: list[int] | None = None,
 ) -> RegionRead:
-    """Read every pickle stream of a byte region from offset 0, back to back, recording anomalies (never raises)."""
+    """Read every pickle stream of a byte region from offset 0, back to back, recording anomalies (never raises).
+
+    `decode_budget` (a one-item list, decremented in place) bounds what decoding calls inside the pickles
+    (zlib.decompress, base64...) may produce over all its streams; default `limits.max_decompressed_bytes`.
+    """
+    out = RegionRead([], [])
+    n = len(data)
+    if n == 0 or data[0] not in ops.VALID_OPCODES:  # decided before any copy of a large region
+        out.kind = "empty" if n == 0 else out.kind
+        detail = "empty region" if n == 0 else f"first byte 0x{data[0]:02x} is no opcode"
+        out.anomalies.append(Anomaly("not_pickle", 0, location, detail))
+        return out
     buf = _as_bytes(data)
     if deadline is None:
         deadline = time.monotonic() + limits.max_seconds
-    out = RegionRead()
-    n = len(buf)
-    if n == 0 or buf[0] not in ops.VALID_OPCODES:
-        out.kind = "empty" if n == 0 else out.kind
-        detail = "empty region" if n == 0 else f"first byte 0x{buf[0]:02x} is no opcode"
-        out.anomalies.append(Anomaly("not_pickle", 0, location, detail))
-        return out
+    if decode_budget is None:
+        decode_budget = [limits.max_decompressed_bytes]
     runs: list[StreamRun] = []
     pos = 0
     torch_legacy = False
@@ -112,7 +119,14 @@ def read_streams(
             break
         end = min(n, pos + limits.max_pickle_bytes)
         run = simulate_stream(
-            buf, pos, f"{location}#{index}", limits, end=end, nested_depth=nested_depth, deadline=deadline
+            buf,
+            pos,
+            f"{location}#{index}",
+            limits,
+            end=end,
+            nested_depth=nested_depth,
+            deadline=deadline,
+            decode_budget=decode_budget,
         )
         st = run.stream
         if index > 0 and not _counts_as_stream(buf, pos, run):
@@ -156,9 +170,15 @@ def read_streams(
         )
     if torch_legacy:
         out.kind = "torch_legacy"
+    elif len(runs) == 1:
+        if runs[0].joblib_arrays:
+            out.kind = "joblib"
     elif any(r.joblib_arrays for r in runs):
         out.kind = "joblib"
-    out.skipped_bytes += sum(s.skipped_bytes for s in out.streams)
+    if len(out.streams) == 1:
+        out.skipped_bytes += out.streams[0].skipped_bytes
+    else:
+        out.skipped_bytes += sum(s.skipped_bytes for s in out.streams)
     return out
 
 

@@ -135,6 +135,14 @@ _REPR_OK = _PLAIN | {Obj, Global, _Unknown}
 
 def summarize(value: Any, budget: int = ARG_SUMMARY_CHARS) -> str:
     """Return a short, truncated text of a symbolic value (strings cut to ~80 characters)."""
+    try:
+        text = _summarize(value)
+    except ValueError:  # an int too long for str() (sys.get_int_max_str_digits): no repr() shortcuts
+        text = _summ(value, 3, False)
+    return text if len(text) <= budget else text[: budget - 3] + "..."
+
+
+def _summarize(value: Any) -> str:
     t = type(value)
     if t is tuple and len(value) <= 6:
         if set(map(type, value)) <= _PLAIN:
@@ -145,13 +153,11 @@ def summarize(value: Any, budget: int = ARG_SUMMARY_CHARS) -> str:
             else _summ(x, 2)
             for x in value
         ]
-        text = "(" + ", ".join(parts) + ("," if len(value) == 1 else "") + ")"
-    else:
-        text = _summ(value, 3)
-    return text if len(text) <= budget else text[: budget - 3] + "..."
+        return "(" + ", ".join(parts) + ("," if len(value) == 1 else "") + ")"
+    return _summ(value, 3)
 
 
-def _summ(v: Any, depth: int) -> str:
+def _summ(v: Any, depth: int, fast: bool = True) -> str:
     t = type(v)
     if t is int:
         return str(v) if -_BIG_INT < v < _BIG_INT else f"<int {v.bit_length()} bits>"
@@ -162,9 +168,9 @@ def _summ(v: Any, depth: int) -> str:
     if t is tuple or t is list:
         if depth <= 0:
             return "(...)" if t is tuple else "[...]"
-        if len(v) <= 6 and set(map(type, v)) <= _PLAIN:
+        if fast and len(v) <= 6 and set(map(type, v)) <= _PLAIN:
             return repr(v)
-        items = [_summ(x, depth - 1) for x in v[:6]]
+        items = [_summ(x, depth - 1, fast) for x in v[:6]]
         if len(v) > 6:
             items.append(f"...+{len(v) - 6}")
         if t is tuple:
@@ -177,14 +183,14 @@ def _summ(v: Any, depth: int) -> str:
     if t is dict:
         if depth <= 0:
             return "{...}"
-        items = [f"{_summ(k, 0)}: {_summ(x, depth - 1)}" for k, x in list(v.items())[:4]]
+        items = [f"{_summ(k, 0, fast)}: {_summ(x, depth - 1, fast)}" for k, x in list(v.items())[:4]]
         if len(v) > 4:
             items.append(f"...+{len(v) - 4}")
         return "{" + ", ".join(items) + "}"
     if t is set or t is frozenset:
         if depth <= 0:
             return "{...}"
-        items = [_summ(x, depth - 1) for x in list(v)[:6]]
+        items = [_summ(x, depth - 1, fast) for x in list(v)[:6]]
         if len(v) > 6:
             items.append(f"...+{len(v) - 6}")
         return "{" + ", ".join(items) + "}"
@@ -192,6 +198,105 @@ def _summ(v: Any, depth: int) -> str:
 
 
 _BIG_INT = 2**64
+
+_ARGS_SLOT = CallRecord.args  # the slot descriptor of the plain record, where a computed summary is stored
+_UNSET = object()
+
+
+def _holds_big(v: Any) -> bool:  # noqa: ANN401
+    """Return True when a value is, or directly holds (tuple/list items), a literal over BIG_LITERAL bytes.
+
+    One level only, to stay cheap: the big literals of real pickles (array data, encoded bytes, huge ints)
+    sit directly in the argument tuple of the call or the state tuple of BUILD.
+    """
+    t = type(v)
+    if t is tuple or t is list:
+        for x in v[:8]:
+            tx = type(x)
+            if (tx is bytes or tx is str or tx is bytearray) and len(x) > BIG_LITERAL:
+                return True
+            if tx is int and x.bit_length() > 8 * BIG_LITERAL:
+                return True
+        return False
+    if t is bytes or t is str or t is bytearray:
+        return len(v) > BIG_LITERAL
+    return t is int and v.bit_length() > 8 * BIG_LITERAL
+
+
+def _drop_big_references(calls: list[CallRecord]) -> None:
+    """Summarise now the lazy call records that hold big literals, so a finished stream does not keep them."""
+    for rec in calls:
+        if type(rec) is LazyCallRecord and rec._raw is not _UNSET and _holds_big(rec._raw):
+            rec.args  # noqa: B018 - computing the summary drops the reference
+
+
+class LazyCallRecord(CallRecord):
+    """A `CallRecord` whose `args` summary is computed on first read, not while the stream is simulated.
+
+    Summarising every call's arguments was a quarter of the analyzer's time, and most summaries are never
+    read (features use callables and counts). The record keeps a reference to the symbolic arguments until
+    `args` is first read (then only the text); it compares equal to a plain `CallRecord` with the same
+    fields and pickles as one.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(
+        self,
+        callable: str,  # noqa: A002 - the dataclass field names, so dataclasses.replace() works
+        opcode: str,
+        offset: int,
+        args: str = "",
+        raw: Any = _UNSET,  # noqa: ANN401
+    ) -> None:
+        """Record a call; `raw` (the symbolic arguments) is summarised into `args` when first read."""
+        self.callable = callable
+        self.opcode = opcode
+        self.offset = offset
+        if raw is _UNSET:
+            _ARGS_SLOT.__set__(self, args)
+        self._raw = raw
+
+    @property  # type: ignore[override]
+    def args(self) -> str:
+        """Return the short summary of the call's literal arguments (computed once)."""
+        raw = self._raw
+        if raw is not _UNSET:
+            _ARGS_SLOT.__set__(self, summarize(raw))
+            self._raw = _UNSET
+        return _ARGS_SLOT.__get__(self)
+
+    @args.setter
+    def args(self, value: str) -> None:
+        _ARGS_SLOT.__set__(self, value)
+        self._raw = _UNSET
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CallRecord):
+            return (self.callable, self.opcode, self.offset, self.args) == (
+                other.callable,
+                other.opcode,
+                other.offset,
+                other.args,
+            )
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # like the plain (mutable) dataclass
+
+    def __repr__(self) -> str:
+        return repr(self.plain())
+
+    @property
+    def pending(self) -> bool:
+        """True while the summary is not computed yet (the record still references the arguments)."""
+        return self._raw is not _UNSET
+
+    def plain(self) -> CallRecord:
+        """Return the record as a plain `CallRecord` (summary computed)."""
+        return CallRecord(self.callable, self.opcode, self.offset, self.args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return CallRecord, (self.callable, self.opcode, self.offset, self.args)
 
 
 _SCALAR_KEYS = frozenset({str, int, bytes, float, bool, type(None), Global, Obj, _Unknown})
@@ -369,22 +474,65 @@ def _as_bytes(v: Any) -> bytes | None:
     return None
 
 
-def _decompress(kind: str, raw: bytes, max_out: int) -> bytes | None:
-    """Decompress statically with an output bound; None if the data is bad or too large."""
+_LZMA_MEMLIMIT = 256 << 20
+"""Memory an lzma decoder run on a pickle's literal may use (same bound as the container layer's)."""
+
+
+class _TooBig:
+    """Returned by `decode_call` when a decompression would produce more than it may."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<too big>"
+
+
+TOO_BIG = _TooBig()
+BIG_LITERAL = 1 << 16
+"""Bytes of a literal past which a call record does not keep a reference to it after its stream ends."""
+
+
+def _decompress(kind: str, raw: bytes, max_out: int) -> bytes | _TooBig | None:
+    """Decompress statically with an output bound; None if the data is bad, TOO_BIG if over `max_out`."""
+    max_out = max(0, max_out)
     try:
         if kind in ("zlib", "gzip"):
-            d = zlib.decompressobj(zlib.MAX_WBITS | (16 if kind == "gzip" else 0))
-            out = d.decompress(raw, max_out + 1)
+            wbits = zlib.MAX_WBITS | (16 if kind == "gzip" else 0)
+            counted = _zlib_output_size(raw, wbits, max_out)
+            if counted is None:
+                return TOO_BIG
+            size, complete = counted
+            if complete:
+                # Sized exactly, zlib hands back its single output block: the result is never built twice.
+                return zlib.decompress(raw, wbits, max(size, 1))
+            out = zlib.decompressobj(wbits).decompress(raw, max_out + 1)  # truncated stream: what it holds
         elif kind == "bz2":
             out = bz2.BZ2Decompressor().decompress(raw, max_out + 1)
         else:
-            out = lzma.LZMADecompressor().decompress(raw, max_out + 1)
+            out = lzma.LZMADecompressor(memlimit=_LZMA_MEMLIMIT).decompress(raw, max_out + 1)
     except (zlib.error, OSError, lzma.LZMAError, ValueError, EOFError):
         return None
-    return None if len(out) > max_out else out
+    return TOO_BIG if len(out) > max_out else out
 
 
-def decode_call(qual: str, args: Any, max_out: int) -> bytes | str | None:
+def _zlib_output_size(raw: bytes, wbits: int, max_out: int) -> tuple[int, bool] | None:
+    """Count what a zlib/gzip stream decompresses to, 8 MiB at a time: (size, whether the stream ends), or
+    None when it is over `max_out`."""
+    d = zlib.decompressobj(wbits)
+    step = min(8 << 20, max_out + 1)
+    size = 0
+    data = raw
+    while True:
+        piece = d.decompress(data, step)
+        size += len(piece)
+        if size > max_out:
+            return None
+        data = d.unconsumed_tail
+        if d.eof or (not data and len(piece) < step):
+            return size, d.eof
+
+
+def decode_call(qual: str, args: Any, max_out: int) -> bytes | str | _TooBig | None:
     """Evaluate a pure decoding call (base64, hex, latin-1 encode, decompress) on literal arguments."""
     if type(args) is not tuple or not args:
         return None
@@ -507,6 +655,37 @@ class _Halt(Exception):
         self.pos = offset if pos is None else pos
 
 
+_STOPPED = _Halt(None, -1)
+"""Marks a stream read up to its STOP by the inline fast path (no exception raised)."""
+
+_STREAM_FIELDS = [
+    "location",
+    "start",
+    "end",
+    "protocol",
+    "has_proto",
+    "complete",
+    "n_opcodes",
+    "opcode_counts",
+    "opcode_seq",
+    "imports",
+    "calls",
+    "strings",
+    "n_strings",
+    "anomalies",
+    "max_stack_depth",
+    "max_container_nesting",
+    "memo_puts",
+    "memo_gets",
+    "nested_depth",
+    "skipped_bytes",
+]
+if [f.name for f in dataclasses.fields(Stream)][: len(_STREAM_FIELDS)] != _STREAM_FIELDS:  # pragma: no cover
+    raise ImportError("Stream fields changed order: update the positional Stream(...) call in symbolic.py")
+_CONTAINERS = frozenset({tuple, list, set, frozenset, dict})
+_PROTO_OF = ops.OPCODE_PROTO
+
+
 class _Reloop(Exception):
     """Asks the loop to re-read its bounds (a joblib array read inside an unfinished frame)."""
 
@@ -593,19 +772,30 @@ def simulate_stream(
     end: int | None = None,
     nested_depth: int = 0,
     deadline: float | None = None,
+    decode_budget: list[int] | None = None,
 ) -> StreamRun:
-    """Read and simulate one pickle stream of `data` from `start` to its STOP; never raises on bad input."""
+    """Read and simulate one pickle stream of `data` from `start` to its STOP; never raises on bad input.
+
+    `decode_budget` is a one-item list holding how many bytes decoding calls inside pickles (zlib.decompress,
+    base64...) may still produce; it is shared with nested streams and decremented in place (default: a
+    fresh budget of `limits.max_decompressed_bytes`: everything decoded inside one region counts as one
+    decompression).
+    """
+    if decode_budget is None:
+        decode_budget = [limits.max_decompressed_bytes]
     if not isinstance(data, bytes):
         data = bytes(data)
     end = len(data) if end is None else min(end, len(data))
     if deadline is None:
         deadline = time.monotonic() + limits.max_seconds
     engine = _ENGINES.pop() if _ENGINES else _Engine()
-    gc_was_on = gc.isenabled()
+    # The simulation allocates many long-lived containers: no collections while a large stream runs
+    # (a small one allocates too little for a collection to matter, and toggling has its own cost).
+    gc_was_on = end - start > 4096 and gc.isenabled()
     if gc_was_on:
-        gc.disable()  # the simulation allocates many long-lived containers: no collections while it runs
+        gc.disable()
     try:
-        return engine.run(data, start, end, location, limits, nested_depth, deadline)
+        return engine.run(data, start, end, location, limits, nested_depth, deadline, decode_budget)
     finally:
         if gc_was_on:
             gc.enable()
@@ -656,6 +846,8 @@ class _Engine:
         nested_count = 0
         joblib_arrays = 0
         skipped = 0
+        budget: list[int] = [0]
+        big_seen = False  # a literal over BIG_LITERAL bytes was read
 
         def anomaly(kind: str, offset: int, detail: str = "") -> None:
             if len(anomalies) < MAX_ANOMALIES_PER_STREAM:
@@ -734,7 +926,9 @@ class _Engine:
                 return UNKNOWN
             nested_count += 1
             loc = f"{location}>nested{nested_count}"
-            sub = simulate_stream(raw, 0, loc, limits, nested_depth=nested_depth + 1, deadline=deadline)
+            sub = simulate_stream(
+                raw, 0, loc, limits, nested_depth=nested_depth + 1, deadline=deadline, decode_budget=budget
+            )
             anomaly("nested_pickle", offset, f"{len(raw)} bytes via {via} read as {loc}")
             extra_streams.append(sub.stream)
             extra_streams.extend(sub.extra_streams)
@@ -755,12 +949,13 @@ class _Engine:
             return Global(name, "")
 
         def call(fn: Any, args: Any, opname: str, offset: int) -> Any:
+            nonlocal big_seen
             targs = args if type(args) is tuple else ()
             if type(fn) is Obj and fn.kind == "partial":
                 func, pargs = fn.extra  # partial(f, *a)(*b) is the call f(*a, *b): record that one
                 return call(func, tuple(pargs) + targs, opname, offset)
             qual = qual_of(fn)
-            calls.append(CallRecord(qual, opname, offset, summarize(args)))
+            calls.append(LazyCallRecord(qual, opname, offset, "", args))
             if type(fn) is Obj and fn.kind:
                 kind = fn.kind
                 if kind == "attrgetter" and len(targs) == 1:
@@ -823,8 +1018,22 @@ class _Engine:
             if special == 8 and targs:
                 return module_value(targs[0], True)
             if special == 9:
-                v = decode_call(qual, args, limits.max_decompressed_bytes)
-                return Obj(qual, args) if v is None else v
+                room = budget[0]
+                v = decode_call(qual, args, min(limits.max_decompressed_bytes, room)) if room > 0 else TOO_BIG
+                if v is TOO_BIG:
+                    anomaly(
+                        "limit_decompressed",
+                        offset,
+                        f"{qual}: output over max_decompressed_bytes or the file's remaining "
+                        f"decompression budget ({max(room, 0)} bytes)",
+                    )
+                    return Obj(qual, args)
+                if v is None:
+                    return Obj(qual, args)
+                budget[0] -= len(v)  # type: ignore[arg-type]
+                if len(v) > BIG_LITERAL:  # type: ignore[arg-type]
+                    big_seen = True
+                return v
             if special == 10 and targs:
                 raw = _as_bytes(targs[0])
                 if raw is not None:
@@ -838,7 +1047,7 @@ class _Engine:
             if special == 12 and len(targs) >= 2:
                 fq = qual_of(targs[0])
                 if fq != "?":
-                    calls.append(CallRecord(fq, opname, offset, summarize(targs[1:])))
+                    calls.append(LazyCallRecord(fq, opname, offset, "", targs[1:]))
             return Obj(qual, args)
 
         def joblib_read(wrapper: Obj, p: int) -> int:
@@ -864,7 +1073,14 @@ class _Engine:
             if hasobject:
                 loc = f"{location}>objarray{joblib_arrays}"
                 sub = simulate_stream(
-                    data, fpos, loc, limits, end=end, nested_depth=nested_depth, deadline=deadline
+                    data,
+                    fpos,
+                    loc,
+                    limits,
+                    end=end,
+                    nested_depth=nested_depth,
+                    deadline=deadline,
+                    decode_budget=budget,
                 )
                 extra_streams.append(sub.stream)
                 extra_streams.extend(sub.extra_streams)
@@ -872,14 +1088,18 @@ class _Engine:
                     raise _Halt("truncated", fpos, "joblib object array stream incomplete", pos=sub.file_end)
                 npos = sub.file_end
             else:
-                count = 1
+                count = 0 if 0 in shape else 1
                 for x in shape:
                     count *= x
+                    if count > end:  # already past the data: no need for a product of huge ints
+                        break
                 npos = fpos
                 if state.get("numpy_array_alignment_bytes") is not None:
                     if npos >= end:
                         raise _Halt("truncated", npos, "joblib array padding byte missing")
                     npos += 1 + data[npos]
+                if count > end:  # the product may be a huge int: never print it
+                    raise _Halt("truncated", fpos, "joblib array data longer than the whole region", pos=end)
                 npos += count * itemsize
                 if npos > end:
                     raise _Halt(
@@ -899,6 +1119,7 @@ class _Engine:
 
         def h_generic(p: int) -> int:
             """Opcodes with a text or sized argument: decode with the shared readers, then simulate."""
+            nonlocal big_seen
             code = data[p - 1]
             try:
                 arg, q = ops.ARG_READER[code](data, p, end, md)
@@ -908,6 +1129,8 @@ class _Engine:
                     raise _Halt(e.kind, p - 1, f"{ops.OPCODE_NAME[code]}: {e.detail}") from None
                 anomaly(e.kind, p - 1, f"{ops.OPCODE_NAME[code]}: {e.detail}")
                 arg, q = _BAD, e.next_pos
+            if q - p > BIG_LITERAL:
+                big_seen = True
             SIMULATE[code](arg, p - 1)
             return q
 
@@ -974,9 +1197,12 @@ class _Engine:
             return q
 
         def h_binunicode(p: int) -> int:
+            nonlocal big_seen
             if p + 4 > end:
                 trunc(p - 1, "BINUNICODE")
             q = p + 4 + _U4(data, p)[0]
+            if q - p > BIG_LITERAL:
+                big_seen = True
             if q > end:
                 trunc(p - 1, "BINUNICODE")
             try:
@@ -1001,15 +1227,36 @@ class _Engine:
             return q
 
         def h_binbytes(p: int) -> int:
+            nonlocal big_seen
             if p + 4 > end:
                 trunc(p - 1, "BINBYTES")
             q = p + 4 + _U4(data, p)[0]
+            if q - p > BIG_LITERAL:
+                big_seen = True
             if q > end:
                 trunc(p - 1, "BINBYTES")
             b = data[p + 4 : q]
             push(b)
             note_str(b)
             return q
+
+        def h_bytes8(p: int) -> int:
+            """BINBYTES8 / BYTEARRAY8 with a length that fits: decoded here; anything else via h_generic."""
+            nonlocal big_seen
+            if p + 8 <= end:
+                q = p + 8 + _U8(data, p)[0]
+                if q <= end:
+                    if q - p > BIG_LITERAL:
+                        big_seen = True
+                    b = data[p + 8 : q]
+                    if data[p - 1] == 0x96:  # BYTEARRAY8
+                        push(bytearray(b))
+                    else:
+                        push(b)
+                    if len(strings) < max_lits:
+                        strings.append(b[:max_chars].decode("latin-1"))
+                    return q
+            return h_generic(p)
 
         def h_empty_tuple(p: int) -> int:
             push(())
@@ -1249,8 +1496,16 @@ class _Engine:
             return p
 
         def h_newobj(p: int) -> int:
-            args = pop(p - 1)
-            cls = pop(p - 1)
+            nonlocal maxd
+            n = len(stack)
+            if n - fence >= 2:
+                if n > maxd:
+                    maxd = n
+                args = spop()
+                cls = spop()
+            else:
+                args = pop(p - 1)
+                cls = pop(p - 1)
             push(call(cls, args, "NEWOBJ", p - 1))
             return p
 
@@ -1273,9 +1528,21 @@ class _Engine:
             return p
 
         def h_build(p: int) -> int:
-            state = pop(p - 1)
-            inst = top(p - 1)
-            calls.append(CallRecord(class_of(inst), "BUILD", p - 1, summarize(state)))
+            nonlocal maxd
+            n = len(stack)
+            if n - fence >= 2:
+                if n > maxd:
+                    maxd = n
+                state = spop()
+                inst = stack[-1]
+            else:
+                state = pop(p - 1)
+                inst = top(p - 1)
+            calls.append(
+                LazyCallRecord(
+                    inst.callable if type(inst) is Obj else class_of(inst), "BUILD", p - 1, "", state
+                )
+            )
             if type(inst) is Global:
                 # BUILD on a module or class sets its attributes (setattr): later imports see the new values.
                 for part in state if type(state) is tuple else (state,):
@@ -1426,6 +1693,8 @@ class _Engine:
             "BINUNICODE": h_binunicode,
             "SHORT_BINBYTES": h_short_binbytes,
             "BINBYTES": h_binbytes,
+            "BINBYTES8": h_bytes8,
+            "BYTEARRAY8": h_bytes8,
             "EMPTY_TUPLE": h_empty_tuple,
             "EMPTY_LIST": h_empty_list,
             "EMPTY_DICT": h_empty_dict,
@@ -1505,21 +1774,18 @@ class _Engine:
             limits_: Limits,
             nested_depth_: int,
             deadline_: float,
+            budget_: list[int],
         ) -> StreamRun:
             nonlocal data, start, end, location, limits, nested_depth, deadline, md, max_lits, max_chars
-            nonlocal stack, push, spop, marks, memo, seq, anomalies, imports, calls, strings, persistent_ids
+            nonlocal anomalies, imports, calls, strings, persistent_ids
             nonlocal overrides, extra_streams, fence, maxd, max_marks, proto, first_proto, frame_end
-            nonlocal jump_at, jump_to, nested_count, joblib_arrays, skipped
+            nonlocal jump_at, jump_to, nested_count, joblib_arrays, skipped, budget, big_seen
             data, start, end, location, limits = data_, start_, end_, location_, limits_
+            budget, big_seen = budget_, False
             nested_depth, deadline = nested_depth_, deadline_
             md = limits.max_int_digits
             max_lits, max_chars = limits.max_string_literals, limits.max_string_chars
-            stack = []
-            push = stack.append
-            spop = stack.pop
-            marks = []
-            memo = {}
-            seq = bytearray()
+            # stack, marks, memo, overrides and seq are emptied after each run and reused (fewer allocations)
             anomalies = []
             imports = []
             calls = []
@@ -1534,14 +1800,18 @@ class _Engine:
             finally:
                 # drop references to the stream's data and values: the engine waits idle in the pool
                 data = b""
-                stack, memo, marks, overrides = [], {}, [], {}
-                push, spop = stack.append, stack.pop
+                stack.clear()
+                memo.clear()
+                marks.clear()
+                overrides.clear()
+                seq.clear()
 
         def run_loop() -> StreamRun:
-            nonlocal fence, maxd, jump_at, jump_to
+            nonlocal fence, maxd, max_marks, jump_at, jump_to
             max_ops = limits.max_opcodes
             max_stack = limits.max_stack_depth
             seq_append = seq.append
+            calls_append = calls.append
             pos = start
             halt: _Halt | None = None
             stop_value: Any = UNKNOWN
@@ -1566,34 +1836,176 @@ class _Engine:
                             for _ in range(min(CHECK_EVERY, max_ops - n)):
                                 code = data[pos]
                                 seq_append(code)
-                                # The commonest opcodes run inline (no handler call); the rest via the table.
-                                if code == 0x71:  # BINPUT
-                                    memo[data[pos + 1]] = stack[-1] if len(stack) > fence else underflow(pos)
-                                    pos += 2
-                                elif code == 0x94:  # MEMOIZE
-                                    memo[len(memo)] = stack[-1] if len(stack) > fence else underflow(pos)
-                                    pos += 1
-                                elif code == 0x72:  # LONG_BINPUT
-                                    memo[_U4(data, pos + 1)[0]] = (
-                                        stack[-1] if len(stack) > fence else underflow(pos)
-                                    )
-                                    pos += 5
+                                # The commonest opcodes run inline (no handler call), the rest via the table.
+                                # Inline code reads before it moves `pos`: an argument past the end raises
+                                # IndexError/struct.error with `pos` on the opcode, and its handler reports it.
+                                if code >= 0x60:
+                                    if code == 0x68:  # BINGET
+                                        try:
+                                            push(memo[data[pos + 1]])
+                                        except KeyError:
+                                            anomaly("memo_missing", pos, f"BINGET {data[pos + 1]}")
+                                            push(UNKNOWN)
+                                        pos += 2
+                                    elif code == 0x94:  # MEMOIZE
+                                        memo[len(memo)] = stack[-1] if len(stack) > fence else underflow(pos)
+                                        pos += 1
+                                    elif code == 0x72:  # LONG_BINPUT
+                                        memo[_U4(data, pos + 1)[0]] = (
+                                            stack[-1] if len(stack) > fence else underflow(pos)
+                                        )
+                                        pos += 5
+                                    elif code == 0x71:  # BINPUT
+                                        memo[data[pos + 1]] = (
+                                            stack[-1] if len(stack) > fence else underflow(pos)
+                                        )
+                                        pos += 2
+                                    elif code == 0x74 and marks:  # TUPLE
+                                        n = len(stack)
+                                        if n > maxd:
+                                            maxd = n
+                                        if len(marks) > max_marks:
+                                            max_marks = len(marks)
+                                        k = marks.pop()
+                                        fence = marks[-1] if marks else 0
+                                        t = tuple(stack[k:])
+                                        del stack[k:]
+                                        push(t)
+                                        pos += 1
+                                    elif code == 0x85 and len(stack) > fence:  # TUPLE1
+                                        stack[-1] = (stack[-1],)
+                                        pos += 1
+                                    elif code == 0x8C:  # SHORT_BINUNICODE
+                                        q = pos + 2 + data[pos + 1]
+                                        raw = data[pos + 2 : q]
+                                        if q > n_data or not raw.isascii():
+                                            pos = handlers[code](pos + 1)  # truncated or non-ASCII
+                                            continue
+                                        text = raw.decode("ascii")
+                                        push(text)
+                                        if len(strings) < max_lits:
+                                            strings.append(text[:max_chars])
+                                        pos = q
+                                    elif code == 0x87 and len(stack) - fence >= 3:  # TUPLE3
+                                        n = len(stack)
+                                        if n > maxd:
+                                            maxd = n
+                                        c3 = spop()
+                                        b2 = spop()
+                                        stack[-1] = (stack[-1], b2, c3)
+                                        pos += 1
+                                    elif code == 0x86 and len(stack) - fence >= 2:  # TUPLE2
+                                        n = len(stack)
+                                        if n > maxd:
+                                            maxd = n
+                                        b2 = spop()
+                                        stack[-1] = (stack[-1], b2)
+                                        pos += 1
+                                    elif code == 0x89:  # NEWFALSE
+                                        push(False)
+                                        pos += 1
+                                    elif code == 0x7D:  # EMPTY_DICT
+                                        push({})
+                                        pos += 1
+                                    elif code == 0x6A:  # LONG_BINGET
+                                        key = _U4(data, pos + 1)[0]
+                                        try:
+                                            push(memo[key])
+                                        except KeyError:
+                                            anomaly("memo_missing", pos, f"LONG_BINGET {key}")
+                                            push(UNKNOWN)
+                                        pos += 5
+                                    elif code == 0x88:  # NEWTRUE
+                                        push(True)
+                                        pos += 1
+                                    elif code == 0x75 and marks:  # SETITEMS
+                                        n = len(stack)
+                                        if n > maxd:
+                                            maxd = n
+                                        if len(marks) > max_marks:
+                                            max_marks = len(marks)
+                                        k = marks.pop()
+                                        fence = marks[-1] if marks else 0
+                                        items = stack[k:]
+                                        del stack[k:]
+                                        t = stack[-1] if len(stack) > fence else underflow(pos)
+                                        if (
+                                            type(t) is dict
+                                            and not len(items) & 1
+                                            and set(map(type, items[::2])) <= _SCALAR_KEYS
+                                        ):
+                                            it = iter(items)
+                                            t.update(zip(it, it, strict=False))
+                                        else:
+                                            set_items(t, items, pos)
+                                        pos += 1
+                                    else:
+                                        pos = handlers[code](pos + 1)
                                 elif code == 0x4B:  # BININT1
                                     push(data[pos + 1])
-                                    pos += 2
-                                elif code == 0x68:  # BINGET
-                                    try:
-                                        push(memo[data[pos + 1]])
-                                    except KeyError:
-                                        anomaly("memo_missing", pos, f"BINGET {data[pos + 1]}")
-                                        push(UNKNOWN)
                                     pos += 2
                                 elif code == 0x28:  # MARK
                                     fence = len(stack)
                                     marks.append(fence)
                                     pos += 1
+                                elif code == 0x52 and len(stack) - fence >= 2:  # REDUCE
+                                    n = len(stack)
+                                    if n > maxd:
+                                        maxd = n
+                                    args = spop()
+                                    fn = spop()
+                                    if type(fn) is Global and fn.qual not in _SPECIAL:
+                                        qual = fn.qual
+                                        calls_append(LazyCallRecord(qual, "REDUCE", pos, "", args))
+                                        push(Obj(qual, args))
+                                    else:
+                                        push(call(fn, args, "REDUCE", pos))
+                                    pos += 1
+                                elif code == 0x58:  # BINUNICODE
+                                    q = pos + 5 + _U4(data, pos + 1)[0]
+                                    if q > n_data or q - pos > BIG_LITERAL:
+                                        pos = handlers[code](pos + 1)  # truncated or big
+                                        continue
+                                    raw = data[pos + 5 : q]
+                                    if not raw.isascii():
+                                        pos = handlers[code](pos + 1)  # non-ASCII
+                                        continue
+                                    text = raw.decode("ascii")
+                                    push(text)
+                                    if len(strings) < max_lits:
+                                        strings.append(text[:max_chars])
+                                    pos = q
+                                elif code == 0x29:  # EMPTY_TUPLE
+                                    push(())
+                                    pos += 1
+                                elif code == 0x4E:  # NONE
+                                    push(None)
+                                    pos += 1
+                                elif code == 0x51 and len(stack) > fence:  # BINPERSID
+                                    pid = stack[-1]
+                                    persistent_ids.append(pid)
+                                    stack[-1] = Obj("<persistent_load>", pid, "persid")
+                                    pos += 1
+                                elif code == 0x47:  # BINFLOAT
+                                    push(_F8(data, pos + 1)[0])
+                                    pos += 9
+                                elif code == 0x4A:  # BININT
+                                    push(_I4(data, pos + 1)[0])
+                                    pos += 5
+                                elif code == 0x5D:  # EMPTY_LIST
+                                    push([])
+                                    pos += 1
+                                elif code == 0x2E:  # STOP
+                                    break
                                 else:
                                     pos = handlers[code](pos + 1)
+                            else:
+                                continue  # the chunk ran out: check the limits, read on
+                            break  # STOP
+                        halt = _STOPPED
+                        stop_value = pop(pos)
+                        pos += 1
+                        break
                     else:
                         while pos < lim:
                             n = len(seq)
@@ -1638,15 +2050,27 @@ class _Engine:
                     continue
                 break
 
-            complete = halt is not None and halt.kind is None
-            if halt is not None and halt.kind is not None:
-                anomaly(halt.kind, halt.offset, halt.detail)
-            elif halt is None:
+            if halt is None:
+                complete = False
                 anomaly("no_stop", pos, "stream ends without STOP")
+            elif halt.kind is None:
+                complete = True
+            else:
+                complete = False
+                anomaly(halt.kind, halt.offset, halt.detail)
             if len(stack) > maxd:
                 maxd = len(stack)
             if halt is not None and halt.kind == "limit_stack":
                 # Too deep to simulate: read the rest as plain opcodes (imports of GLOBAL/INST, strings, counts).
+
+                def on_token(off: int, code: int, arg: Any) -> None:
+                    seq_append(code)
+                    if code in _TEXT_IMPORT_CODES and type(arg) is tuple:
+                        module, name = find_class(*arg)
+                        imports.append(ImportRecord(module, name, names_[code], off))
+                    elif code in _STRING_CODES and type(arg) in (str, bytes):
+                        note_str(arg)
+
                 rest = ops.tokenize(
                     data,
                     pos,
@@ -1654,14 +2078,8 @@ class _Engine:
                     location=location,
                     deadline=deadline,
                     limits=dataclasses.replace(limits, max_opcodes=max(max_ops - len(seq), 0)),
+                    on_token=on_token,  # streamed: millions of leftover opcodes are never held as tuples
                 )
-                for off, code, arg in rest.tokens:
-                    seq_append(code)
-                    if code in _TEXT_IMPORT_CODES and type(arg) is tuple:
-                        module, name = find_class(*arg)
-                        imports.append(ImportRecord(module, name, names_[code], off))
-                    elif code in _STRING_CODES and type(arg) in (str, bytes):
-                        note_str(arg)
                 anomalies.extend(rest.anomalies[: MAX_ANOMALIES_PER_STREAM - len(anomalies)])
                 complete, pos = rest.complete, rest.end
 
@@ -1672,41 +2090,39 @@ class _Engine:
             for c, n in counts.items():
                 opcode_counts[names[c]] = n
                 tallies[_TALLY[c]] += n
-            protocol = (
-                first_proto if first_proto >= 0 else max((ops.OPCODE_PROTO[c] for c in counts), default=0)
+            protocol = first_proto if first_proto >= 0 else max(map(_PROTO_OF.__getitem__, counts), default=0)
+            nesting = max(
+                max_marks,
+                len(marks),
+                _nesting(stop_value) if complete and type(stop_value) in _CONTAINERS else 0,
             )
-            nesting = max(max_marks, len(marks), _nesting(stop_value) if complete else 0)
+            # Positional arguments (checked against the field order at import): half the cost of keywords.
             stream = Stream(
-                location=location,
-                start=start,
-                end=pos,
-                protocol=protocol,
-                has_proto=first_proto >= 0,
-                complete=complete,
-                n_opcodes=len(seq),
-                opcode_counts=opcode_counts,
-                opcode_seq=bytes(seq),
-                imports=imports,
-                calls=calls,
-                strings=strings,
-                n_strings=tallies[1],
-                anomalies=anomalies,
-                max_stack_depth=maxd,
-                max_container_nesting=nesting,
-                memo_puts=tallies[2],
-                memo_gets=tallies[3],
-                nested_depth=nested_depth,
-                skipped_bytes=skipped,
+                location,
+                start,
+                pos,
+                protocol,
+                first_proto >= 0,
+                complete,
+                len(seq),
+                opcode_counts,
+                bytes(seq),
+                imports,
+                calls,
+                strings,
+                tallies[1],
+                anomalies,
+                maxd,
+                nesting,
+                tallies[2],
+                tallies[3],
+                nested_depth,
+                skipped,
             )
+            if big_seen and calls:
+                _drop_big_references(calls)
             file_end = max(pos, frame_end) if complete else pos
-            return StreamRun(
-                stream=stream,
-                value=stop_value,
-                persistent_ids=persistent_ids,
-                extra_streams=extra_streams,
-                file_end=file_end,
-                joblib_arrays=joblib_arrays,
-            )
+            return StreamRun(stream, stop_value, persistent_ids, extra_streams, file_end, joblib_arrays)
 
         self.run = run
 

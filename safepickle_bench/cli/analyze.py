@@ -53,7 +53,8 @@ def format_analysis(analysis: Analysis, formatters: Sequence[ReasonFormatter] = 
         return f"{analysis.path}: error: {analysis.error}"
     total_ms = 1000 * analysis.timings.get("total", 0.0)
     lines = [
-        f"{analysis.path}  ({analysis.size} bytes, sha256 {analysis.sha256[:16]}, {total_ms:.1f} ms)",
+        f"{analysis.path}  ({analysis.size} bytes, sha256 {analysis.sha256[:16] or 'not computed'}, "
+        f"{total_ms:.1f} ms)",
         f"  containers: {' > '.join(analysis.containers) or 'none (raw)'}",
         f"  streams: {len(analysis.streams)}  pickle bytes: {analysis.pickle_bytes}",
     ]
@@ -75,11 +76,12 @@ def run(
     as_json: bool,
     out: TextIO,
     formatters: Sequence[ReasonFormatter] = (),
+    compute_sha256: bool = True,
 ) -> int:
     """Analyse every path, print text or JSON Lines to `out`, and return the exit code."""
     code = EXIT_OK
     for path in paths:
-        analysis = analyze_path(path)
+        analysis = analyze_path(path, compute_sha256=compute_sha256)
         if analysis.error:
             code = EXIT_UNREADABLE
         out.write((analysis.to_json() if as_json else format_analysis(analysis, formatters)) + "\n")
@@ -94,6 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Statically analyse pickle-bearing files (nothing is unpickled or executed).",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines)")
+    parser.add_argument(
+        "--no-hash",
+        action="store_true",
+        help="do not compute each file's sha256 (reads only the pickle parts: a large checkpoint stays fast)",
+    )
     parser.add_argument("files", nargs="+", metavar="FILE", help="files to analyse")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    return run(args.files, as_json=args.json, out=sys.stdout)
+    return run(args.files, as_json=args.json, out=sys.stdout, compute_sha256=not args.no_hash)

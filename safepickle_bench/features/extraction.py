@@ -51,10 +51,10 @@ def _analyzer_version() -> str:
 
 
 def _default_analyzer(path: str, limits: Limits | None) -> Analysis:
-    """Analyse one file with the package's static analyzer."""
+    """Analyse one file with the package's static analyzer (no sha256: the cache hashes files itself)."""
     from safepickle_bench.analysis import analyze_path
 
-    return analyze_path(path, limits=limits)
+    return analyze_path(path, limits=limits, compute_sha256=False)
 
 
 def _analyse_safely(analyzer: Analyzer, path: str, limits: Limits | None) -> Analysis:
