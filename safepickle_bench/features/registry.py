@@ -12,7 +12,7 @@ import numpy as np
 from safepickle_bench.analysis.result import Analysis
 from safepickle_bench.features import imports, ngrams, opcode_frequency, strings, structure
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 """Bump when any column's definition, the taxonomy or the column set changes (part of the cache key)."""
 
 
