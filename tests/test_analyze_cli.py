@@ -85,3 +85,12 @@ def test_no_hash_flag_skips_the_sha256_but_not_the_analysis(files, capsys):
     assert len(hashed["sha256"]) == 64 and hashed["streams"] == record["streams"]
     assert main(["--no-hash", str(files["evil.pkl"])]) == 0
     assert "sha256 not computed" in capsys.readouterr().out
+
+
+def test_analyze_text_lists_dangerous_calls_as_reasons_with_location(tmp_path, capsys):
+    payload = tmp_path / "payload.pkl"
+    payload.write_bytes(b"\x80\x02cposix\nsystem\nX\x07\x00\x00\x00echo hi\x85R.")
+    assert main([str(payload)]) == 0
+    out = capsys.readouterr().out
+    assert "reasons:" in out
+    assert "call posix.system [process_shell] via REDUCE at payload.pkl#0@" in out

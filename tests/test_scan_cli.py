@@ -75,3 +75,18 @@ def test_tampered_skops_model_with_untrusted_type_is_refused(exported, tmp_path)
     sio.dump({"model_": np.add.reduce}, bad / "model.skops")
     with pytest.raises(ValueError, match="allow-list"):
         load_detector(bad)
+
+
+def test_analyze_with_model_shows_analyzer_reasons_verdict_and_top_features(exported, capsys, no_dangerous_events):
+    from safepickle_bench.cli.analyze import main as analyze_main
+
+    model, benign, malicious = exported
+    assert analyze_main(["--model", str(model), malicious]) == 0
+    text = capsys.readouterr().out
+    assert "reasons:" in text and "model verdict: malicious" in text and "feature " in text
+    assert analyze_main(["--json", "--model", str(model), benign, malicious]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["verdict"] for r in records] == ["benign", "malicious"]
+    dangerous = [r for r in records[1]["reasons"] if r["kind"] in ("import", "call")]
+    assert dangerous and all(r["location"] and isinstance(r["offset"], int) for r in dangerous)
+    assert records[1]["top_features"] and records[0]["reasons"] == []

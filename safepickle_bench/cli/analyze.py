@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from safepickle_bench.analysis import Analysis, Anomaly, Stream, analyze_path
 
@@ -70,21 +72,66 @@ def format_analysis(analysis: Analysis, formatters: Sequence[ReasonFormatter] = 
     return "\n".join(lines)
 
 
+def analyzer_reason_lines(analysis: Analysis) -> list[str]:
+    """Return the dangerous imports and calls (category, opcode, location, offset) and notable anomalies."""
+    from safepickle_bench.models.explain import analyzer_reasons, format_reason
+
+    return [format_reason(r) for r in analyzer_reasons(analysis, max_items=50)]
+
+
+class ModelReasons:
+    """Scores an analysis with an exported detector and turns its verdict into reason lines and JSON fields."""
+
+    def __init__(self, model_dir: str, top_k: int = 5) -> None:
+        from safepickle_bench.models.detector import load_detector
+
+        self.detector = load_detector(model_dir)
+        self.top_k = top_k
+
+    def verdict(self, analysis: Analysis) -> dict[str, Any]:
+        """Return verdict, score and the top features behind the score for one analysis."""
+        v = self.detector.predict_analysis([analysis], top_k=self.top_k)[0]
+        score = None if math.isnan(v.score) else v.score
+        features = [r for r in v.reasons if r.get("kind") == "feature"]
+        return {"verdict": v.verdict, "score": score, "top_features": features}
+
+    def lines(self, analysis: Analysis) -> list[str]:
+        """Return the verdict line and one line per top feature."""
+        from safepickle_bench.models.explain import format_reason
+
+        if analysis.error:
+            return []
+        v = self.verdict(analysis)
+        score = "n/a" if v["score"] is None else f"{v['score']:.4f}"
+        return [f"model verdict: {v['verdict']} (score {score})", *(format_reason(f) for f in v["top_features"])]
+
+
 def run(
     paths: Sequence[str],
     *,
     as_json: bool,
     out: TextIO,
-    formatters: Sequence[ReasonFormatter] = (),
+    formatters: Sequence[ReasonFormatter] = (analyzer_reason_lines,),
     compute_sha256: bool = True,
+    model: ModelReasons | None = None,
 ) -> int:
     """Analyse every path, print text or JSON Lines to `out`, and return the exit code."""
+    from safepickle_bench.models.explain import analyzer_reasons
+
     code = EXIT_OK
+    fmts = [*formatters, model.lines] if model else list(formatters)
     for path in paths:
         analysis = analyze_path(path, compute_sha256=compute_sha256)
         if analysis.error:
             code = EXIT_UNREADABLE
-        out.write((analysis.to_json() if as_json else format_analysis(analysis, formatters)) + "\n")
+        if as_json:
+            record = analysis.to_dict()
+            record["reasons"] = analyzer_reasons(analysis, max_items=50)
+            if model is not None and not analysis.error:
+                record.update(model.verdict(analysis))
+            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
+        else:
+            out.write(format_analysis(analysis, fmts) + "\n")
         out.flush()
     return code
 
@@ -101,6 +148,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="do not compute each file's sha256 (reads only the pickle parts: a large checkpoint stays fast)",
     )
+    parser.add_argument(
+        "--model",
+        metavar="DIR",
+        help="also score each file with an exported detector (e.g. models/rf_hf) and show the top features",
+    )
     parser.add_argument("files", nargs="+", metavar="FILE", help="files to analyse")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    return run(args.files, as_json=args.json, out=sys.stdout, compute_sha256=not args.no_hash)
+    model = None
+    if args.model:
+        try:
+            model = ModelReasons(args.model)
+        except Exception as exc:  # missing or tampered model: a clear message, exit 2
+            print(f"error: cannot load detector from {args.model}: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
+    return run(args.files, as_json=args.json, out=sys.stdout, compute_sha256=not args.no_hash, model=model)
