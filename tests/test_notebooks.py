@@ -1,0 +1,106 @@
+"""Both notebooks run top to bottom on the small datasets (nbclient), against a throwaway MLflow store that a
+quick small training run and a small scanner run fill, and they are committed without outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from hydra import compose, initialize_config_dir
+from nbclient import NotebookClient
+
+from safepickle_bench.pipeline.app import CONF_DIR, run_task
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+pytestmark = pytest.mark.slow
+
+
+def run_experiment(name: str, overrides: list[str]) -> object:
+    """Compose `experiment=name` with overrides and run its task (raises on failure)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"experiment={name}", *overrides])
+    return run_task(cfg, None)
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory) -> str:
+    """A throwaway MLflow store holding one small rf_hf run and one small scanner run; return its URI."""
+    tmp = tmp_path_factory.mktemp("notebook-store")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    common = [
+        "dataset.size=small", f"paths.root_dir={REPO}", f"paths.data_dir={REPO / 'data'}",
+        f"paths.results_dir={tmp / 'results'}", f"paths.models_dir={tmp / 'models'}", f"tracking.uri={uri}",
+        f"tracking.artifact_location={(tmp / 'mlartifacts').as_uri()}",
+    ]
+    run_experiment("rf_hf", [*common, "fast=true", "split.n_splits=3", "latency.n_files=5", "backend.n_jobs=1",
+                             "export.enabled=false"])
+    run_experiment("scanners_hide_and_seek", [*common, "scanner_benchmark.only=[picklescan,fickling]"])
+    return uri
+
+
+def execute(path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom in a fresh kernel from the notebooks folder; return it with outputs."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=240, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def text_of(nb: nbformat.NotebookNode) -> str:
+    """Return every stream and plain-text output of a notebook, joined."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out["text"])
+            elif "data" in out:
+                parts.append(out["data"].get("text/plain", ""))
+                parts.append(out["data"].get("text/html", ""))
+    return "\n".join(parts)
+
+
+def images_of(nb: nbformat.NotebookNode) -> int:
+    """Return how many PNG figures a notebook produced."""
+    return sum("image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
+
+
+def test_notebooks_are_committed_without_outputs_and_read_parameters_first():
+    assert [p.name for p in NOTEBOOKS] == ["01_explore_dataset.ipynb", "02_results.ipynb"]
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path.name
+        assert "parameters" in code[0].metadata.get("tags", []), path.name
+        assert "os.environ.get(" in code[0].source, path.name
+
+
+def test_explore_notebook_runs_and_disassembles_each_payload_family(monkeypatch, tmp_path):
+    from safepickle_bench.datasets import read_manifest
+
+    nb = execute(REPO / "notebooks" / "01_explore_dataset.ipynb", monkeypatch,
+                 {"SAFEPICKLE_NB_DATASET": "hf", "SAFEPICKLE_NB_SIZE": "small",
+                  "SAFEPICKLE_DATA_DIR": str(REPO / "data")})
+    text = text_of(nb)
+    manifest = read_manifest("hf", "small", REPO / "data")
+    families = set(manifest.loc[manifest.label == 1, "payload_family"].fillna(""))
+    assert f"{len(manifest)} files, {int(manifest.label.sum())} malicious" in text
+    for family in families:
+        assert f"family {family or '(none)'}: " in text
+    assert text.count(">> ") >= len(families) - 1  # an opcode listing marks the dangerous import/call
+    assert "GLOBAL" in text and "REDUCE" in text
+    assert images_of(nb) >= 2  # opcode share bars and per-file box plots
+
+
+def test_results_notebook_redraws_tables_and_figures_from_mlflow(monkeypatch, small_store):
+    nb = execute(REPO / "notebooks" / "02_results.ipynb", monkeypatch,
+                 {"SAFEPICKLE_TRACKING_URI": small_store, "SAFEPICKLE_NB_SIZE": "small"})
+    text = text_of(nb)
+    assert "1 cross-validated on hf" in text
+    assert "rf_hf" in text and "RandomForestDetector" in text
+    assert "1 scanner runs at size small" in text
+    assert "picklescan" in text and "fickling" in text
+    assert images_of(nb) >= 4  # F1 bars, ROC/PR, scanner F1 bars, latency bars
