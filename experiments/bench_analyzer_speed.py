@@ -242,7 +242,9 @@ def render(timings: list[Timing], big: list[str], repeats: int, load: str, wall:
         "- `genops` = walk every back-to-back stream of the bytes with `pickletools.genops` (tokenize only).",
         "- `ours` = `safepickle_bench.analysis.streams.read_streams`: tokenizes as `_pickle.c` does AND simulates",
         "  the stack/memo, resolves imports and calls (argument summaries are computed when first read, so not in",
-        "  these timings), follows nested pickles and skips joblib/legacy-torch raw data.",
+        "  these timings), follows nested pickles and skips joblib/legacy-torch raw data. Streams in regions of",
+        "  up to 1 KiB are first read by `read_small_stream` (plain locals, commonest opcodes only); at its first",
+        "  unusual opcode or anomaly it hands the stream to the full engine, which reads it again from the start.",
         "- ratio = genops time / ours time (>= 1.00 means the analyzer is at least as fast as genops).",
         "",
         "## Per group (sums of per-file medians)",
@@ -271,7 +273,23 @@ def render(timings: list[Timing], big: list[str], repeats: int, load: str, wall:
             f"{fmt_rate(ops, ours)} | {ratio} | {per_file} |"
         )
     errors = [t for t in timings if t.genops_error]
+    below = [
+        g
+        for g, ts in groups.items()
+        if any(t.genops_s is not None for t in ts)
+        and statistics.median(t.genops_s / t.ours_s for t in ts if t.genops_s is not None) < 1.0  # type: ignore[operator]
+    ]
     lines += [
+        "",
+        "Goal (issue 2): ratio >= 1.00 for every group, also per file. "
+        + (
+            "Met in this run."
+            if not below
+            else f"Not met in this run for the median per file of: {', '.join(below)}. Typical wild files hold "
+            "~15 opcodes, and a full genops pass over them costs a few microseconds; the analyzer also builds "
+            "the stream record, its import and call records and the opcode counts, a fixed cost that a "
+            "15-opcode file does not amortise."
+        ),
         "",
         f"genops raised on {len(errors)} wild file(s) (malformed on purpose); it is timed up to its error there, "
         "while the analyzer reads on and records anomalies.",

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from safepickle_bench.analysis import opcodes as ops
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
 from safepickle_bench.analysis.result import Anomaly, Stream
-from safepickle_bench.analysis.symbolic import Global, StreamRun, simulate_stream
+from safepickle_bench.analysis.symbolic import (
+    SMALL_STREAM_BYTES,
+    Global,
+    StreamRun,
+    read_small_stream,
+    simulate_stream,
+)
 
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 """First pickle of a legacy (non-zip) `torch.save` file."""
@@ -101,7 +107,7 @@ def read_streams(
         detail = "empty region" if n == 0 else f"first byte 0x{data[0]:02x} is no opcode"
         out.anomalies.append(Anomaly("not_pickle", 0, location, detail))
         return out
-    buf = _as_bytes(data)
+    buf = data if isinstance(data, bytes) else bytes(data)
     if deadline is None:
         deadline = time.monotonic() + limits.max_seconds
     if decode_budget is None:
@@ -109,25 +115,45 @@ def read_streams(
     runs: list[StreamRun] = []
     pos = 0
     torch_legacy = False
+    max_streams = limits.max_streams
+    max_pickle_bytes = limits.max_pickle_bytes
+    # Regions small enough for the fast reader of small streams (see simulate_stream), decided once here.
+    small = min(SMALL_STREAM_BYTES, limits.max_opcodes) if limits.max_stack_depth >= 0 else 0
     while pos < n:
         index = len(runs)
-        if index >= limits.max_streams:
-            out.anomalies.append(Anomaly("limit_streams", pos, location, f"max_streams={limits.max_streams}"))
+        if index >= max_streams:
+            out.anomalies.append(Anomaly("limit_streams", pos, location, f"max_streams={max_streams}"))
             break
         if time.monotonic() > deadline:
             out.anomalies.append(Anomaly("limit_time", pos, location, "max_seconds reached between streams"))
             break
-        end = min(n, pos + limits.max_pickle_bytes)
-        run = simulate_stream(
-            buf,
-            pos,
-            f"{location}#{index}",
-            limits,
-            end=end,
-            nested_depth=nested_depth,
-            deadline=deadline,
-            decode_budget=decode_budget,
-        )
+        end = pos + max_pickle_bytes
+        if end > n:
+            end = n
+        if end - pos <= small:
+            run = read_small_stream(
+                buf, pos, end, f"{location}#{index}", limits, nested_depth
+            ) or simulate_stream(
+                buf,
+                pos,
+                f"{location}#{index}",
+                limits,
+                end=end,
+                nested_depth=nested_depth,
+                deadline=deadline,
+                decode_budget=decode_budget,
+            )
+        else:
+            run = simulate_stream(
+                buf,
+                pos,
+                f"{location}#{index}",
+                limits,
+                end=end,
+                nested_depth=nested_depth,
+                deadline=deadline,
+                decode_budget=decode_budget,
+            )
         st = run.stream
         if index > 0 and not _counts_as_stream(buf, pos, run):
             out.anomalies.append(

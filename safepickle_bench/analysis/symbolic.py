@@ -23,7 +23,7 @@ import re
 import struct
 import time
 import zlib
-from collections import Counter
+from collections import _count_elements  # type: ignore[attr-defined]
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -748,17 +748,16 @@ for _c in _MEMO_PUT_CODES:
 for _c in _MEMO_GET_CODES:
     _TALLY[_c] = 3
 del _c
+_TALLY_TABLE = bytes(_TALLY)
+"""`_TALLY` as a bytes.translate table."""
 
 
 def _count_codes(seq: bytearray) -> dict[int, int]:
-    """Return opcode byte -> count for a sequence of opcode bytes."""
-    if len(seq) < 128:
-        counts: dict[int, int] = {}
-        for c in seq:
-            counts[c] = counts.get(c, 0) + 1
-        return counts
+    """Return opcode byte -> count for a sequence of opcode bytes (first-seen order below 4096 opcodes)."""
     if len(seq) < 4096:
-        return dict(Counter(seq))
+        counts: dict[int, int] = {}
+        _count_elements(counts, seq)  # Counter's C helper, without building a Counter
+        return counts
     hist = np.bincount(np.frombuffer(seq, dtype=np.uint8), minlength=256)
     return {int(c): int(hist[c]) for c in np.flatnonzero(hist)}
 
@@ -788,6 +787,15 @@ def simulate_stream(
     end = len(data) if end is None else min(end, len(data))
     if deadline is None:
         deadline = time.monotonic() + limits.max_seconds
+    if (
+        0 < end - start <= SMALL_STREAM_BYTES
+        and end - start <= limits.max_opcodes
+        and limits.max_stack_depth >= 0
+        and time.monotonic() <= deadline
+    ):
+        run = read_small_stream(data, start, end, location, limits, nested_depth)
+        if run is not None:
+            return run
     engine = _ENGINES.pop() if _ENGINES else _Engine()
     # The simulation allocates many long-lived containers: no collections while a large stream runs
     # (a small one allocates too little for a collection to matter, and toggling has its own cost).
@@ -806,6 +814,361 @@ _ENGINES: list[_Engine] = []
 """Idle engines. Building an engine's closures costs far more than reading a small stream, so engines are
 reused; a stream read inside another (nested pickle, joblib object array) takes another engine. list.pop and
 list.append are atomic, so threads never share an engine."""
+
+
+def _tally(seq: bytearray, want_protocol: bool) -> tuple[dict[str, int], int, int, int, int]:
+    """Return opcode name -> count (first-seen order below 4096 opcodes, else by code), the string literal,
+    memo put and memo get counts, and the highest protocol of any opcode (0 unless `want_protocol`)."""
+    counts = _count_codes(seq)
+    names = ops.OPCODE_NAME
+    opcode_counts: dict[str, int] = {}
+    for c, n in counts.items():  # a plain loop: a 3.11 comprehension builds a function per call
+        opcode_counts[names[c]] = n  # type: ignore[index]
+    top = max(map(_PROTO_OF.__getitem__, counts), default=0) if want_protocol else 0
+    if len(seq) < 4096:
+        kinds = seq.translate(_TALLY_TABLE)
+        return opcode_counts, kinds.count(1), kinds.count(2), kinds.count(3), top  # type: ignore[return-value]
+    tallies = [0, 0, 0, 0]  # other, string literals, memo puts, memo gets
+    for c, n in counts.items():
+        tallies[_TALLY[c]] += n
+    return opcode_counts, tallies[1], tallies[2], tallies[3], top  # type: ignore[return-value]
+
+
+SMALL_STREAM_BYTES = CHECK_EVERY
+"""Regions up to this many bytes are first read by `read_small_stream` (at most CHECK_EVERY opcodes: no limit
+check falls inside them)."""
+_MISSING = object()
+_SMALL_STRING_CODES = frozenset({0x8C, 0x58})
+
+
+def read_small_stream(
+    data: bytes, start: int, end: int, location: str, limits: Limits, nested_depth: int
+) -> StreamRun | None:
+    """Read a small, well-formed stream made of the commonest opcodes; None to hand it to the full engine.
+
+    Same results as `_Engine.run` (checked by the differential test of the stream reader), at a fraction of its
+    per-stream cost: plain locals, no handler table, no engine to reset. It gives up (returns None, nothing
+    recorded anywhere) at the first opcode it does not know, any anomaly, or a call with semantics of its own;
+    the engine then reads the stream from the start.
+    """
+    stack: list[Any] = []
+    push = stack.append
+    spop = stack.pop
+    marks: list[int] = []
+    memo: dict[int, Any] = {}
+    seq = bytearray()
+    seq_append = seq.append
+    imports: list[ImportRecord] = []
+    calls: list[CallRecord] = []
+    strings: list[str] = []
+    max_lits = limits.max_string_literals
+    max_chars = limits.max_string_chars
+    fence = maxd = max_marks = proto = frame_end = 0
+    first_proto = -1
+    pos = start
+    while pos < end:
+        code = data[pos]
+        seq_append(code)
+        if code == 0x94:  # MEMOIZE
+            if len(stack) <= fence:
+                return None
+            memo[len(memo)] = stack[-1]
+            pos += 1
+        elif code == 0x8C or code == 0x58:  # SHORT_BINUNICODE, BINUNICODE
+            if code == 0x8C:
+                if pos + 1 >= end:
+                    return None
+                p = pos + 2
+                q = p + data[pos + 1]
+            else:
+                if pos + 5 > end:
+                    return None
+                p = pos + 5
+                q = p + _U4(data, pos + 1)[0]
+            if q > end:
+                return None
+            raw = data[p:q]
+            if raw.isascii():
+                text = raw.decode("ascii")
+            else:
+                try:
+                    text = raw.decode("utf-8", "surrogatepass")
+                except UnicodeDecodeError:
+                    return None
+            push(text)
+            if len(strings) < max_lits:
+                strings.append(text[:max_chars])
+            pos = q
+        elif code == 0x71 or code == 0x68:  # BINPUT, BINGET
+            if pos + 1 >= end:
+                return None
+            if code == 0x71:
+                if len(stack) <= fence:
+                    return None
+                memo[data[pos + 1]] = stack[-1]
+            else:
+                v = memo.get(data[pos + 1], _MISSING)
+                if v is _MISSING:
+                    return None
+                push(v)
+            pos += 2
+        elif code == 0x2E:  # STOP
+            n = len(stack)
+            if n <= fence:
+                return None
+            if n > maxd:
+                maxd = n
+            stop_value = spop()
+            pos += 1
+            break
+        elif code == 0x52 or code == 0x81:  # REDUCE, NEWOBJ
+            n = len(stack)
+            if n - fence < 2:
+                return None
+            fn = stack[-2]
+            if type(fn) is not Global or fn.qual in _SPECIAL:
+                return None
+            if n > maxd:
+                maxd = n
+            args = spop()
+            spop()
+            qual = fn.qual
+            calls.append(LazyCallRecord(qual, "REDUCE" if code == 0x52 else "NEWOBJ", pos, "", args))
+            push(Obj(qual, args))
+            pos += 1
+        elif code == 0x93:  # STACK_GLOBAL
+            n = len(stack)
+            if n - fence < 2:
+                return None
+            name = stack[-1]
+            module = stack[-2]
+            if type(module) is not str or type(name) is not str:
+                return None
+            if n > maxd:
+                maxd = n
+            del stack[-2:]
+            if proto < 3:
+                if (module, name) in _NAME_MAPPING:
+                    module, name = _NAME_MAPPING[(module, name)]
+                elif module in _IMPORT_MAPPING:
+                    module = _IMPORT_MAPPING[module]
+            imports.append(ImportRecord(module, name, "STACK_GLOBAL", pos))
+            push(Global(module, name))
+            pos += 1
+        elif code == 0x85:  # TUPLE1
+            if len(stack) <= fence:
+                return None
+            stack[-1] = (stack[-1],)
+            pos += 1
+        elif code == 0x86 or code == 0x87:  # TUPLE2, TUPLE3
+            n = len(stack)
+            if code == 0x86:
+                if n - fence < 2:
+                    return None
+                if n > maxd:
+                    maxd = n
+                b2 = spop()
+                stack[-1] = (stack[-1], b2)
+            else:
+                if n - fence < 3:
+                    return None
+                if n > maxd:
+                    maxd = n
+                c3 = spop()
+                b2 = spop()
+                stack[-1] = (stack[-1], b2, c3)
+            pos += 1
+        elif code == 0x80:  # PROTO
+            if pos + 1 >= end:
+                return None
+            v = data[pos + 1]
+            if v > ops.HIGHEST_PROTOCOL:
+                return None
+            proto = v
+            if first_proto < 0:
+                first_proto = v
+            pos += 2
+        elif code == 0x95:  # FRAME
+            if pos + 9 > end:
+                return None
+            q = pos + 9 + _U8(data, pos + 1)[0]
+            if q > end:
+                return None
+            frame_end = q
+            pos += 9
+        elif code == 0x28:  # MARK
+            fence = len(stack)
+            marks.append(fence)
+            pos += 1
+        elif code == 0x74 or code == 0x75 or code == 0x65:  # TUPLE, SETITEMS, APPENDS
+            if not marks:
+                return None
+            n = len(stack)
+            if n > maxd:
+                maxd = n
+            if len(marks) > max_marks:
+                max_marks = len(marks)
+            k = marks.pop()
+            fence = marks[-1] if marks else 0
+            if code == 0x74:
+                t = tuple(stack[k:])
+                del stack[k:]
+                push(t)
+            else:
+                items = stack[k:]
+                del stack[k:]
+                if len(stack) <= fence:
+                    return None
+                t = stack[-1]
+                if code == 0x75:
+                    if (
+                        type(t) is not dict
+                        or len(items) & 1
+                        or not set(map(type, items[::2])) <= _SCALAR_KEYS
+                    ):
+                        return None
+                    it = iter(items)
+                    t.update(zip(it, it, strict=False))
+                elif type(t) is list:
+                    t.extend(items)
+            pos += 1
+        elif code == 0x4E:  # NONE
+            push(None)
+            pos += 1
+        elif code == 0x7D:  # EMPTY_DICT
+            push({})
+            pos += 1
+        elif code == 0x5D:  # EMPTY_LIST
+            push([])
+            pos += 1
+        elif code == 0x29:  # EMPTY_TUPLE
+            push(())
+            pos += 1
+        elif code == 0x88 or code == 0x89:  # NEWTRUE, NEWFALSE
+            push(code == 0x88)
+            pos += 1
+        elif code == 0x4B:  # BININT1
+            if pos + 1 >= end:
+                return None
+            push(data[pos + 1])
+            pos += 2
+        elif code == 0x4A:  # BININT
+            if pos + 5 > end:
+                return None
+            push(_I4(data, pos + 1)[0])
+            pos += 5
+        elif code == 0x4D:  # BININT2
+            if pos + 3 > end:
+                return None
+            push(_U2(data, pos + 1)[0])
+            pos += 3
+        elif code == 0x47:  # BINFLOAT
+            if pos + 9 > end:
+                return None
+            push(_F8(data, pos + 1)[0])
+            pos += 9
+        elif code == 0x61 or code == 0x73:  # APPEND, SETITEM
+            n = len(stack)
+            if code == 0x61:
+                if n - fence < 2:
+                    return None
+                if n > maxd:
+                    maxd = n
+                v = spop()
+                t = stack[-1]
+                if type(t) is list:
+                    t.append(v)
+            else:
+                if n - fence < 3:
+                    return None
+                t = stack[-3]
+                if type(t) is dict:
+                    verdict = _key_verdict(stack[-2])
+                    if verdict == 0:
+                        return None
+                    if verdict == 1:
+                        t[stack[-2]] = stack[-1]
+                if n > maxd:
+                    maxd = n
+                del stack[-2:]
+            pos += 1
+        elif code == 0x62:  # BUILD
+            n = len(stack)
+            if n - fence < 2:
+                return None
+            inst = stack[-2]
+            if type(inst) is not Obj or inst.kind == "partial" or inst.callable in JOBLIB_WRAPPERS:
+                return None
+            if n > maxd:
+                maxd = n
+            state = spop()
+            calls.append(LazyCallRecord(inst.callable, "BUILD", pos, "", state))
+            inst.state = state
+            pos += 1
+        elif code == 0x30:  # POP
+            n = len(stack)
+            if marks and marks[-1] == n:
+                marks.pop()
+                fence = marks[-1] if marks else 0
+            elif n > fence:
+                if n > maxd:
+                    maxd = n
+                spop()
+            else:
+                return None
+            pos += 1
+        elif code == 0x72 or code == 0x6A:  # LONG_BINPUT, LONG_BINGET
+            if pos + 5 > end:
+                return None
+            key = _U4(data, pos + 1)[0]
+            if code == 0x72:
+                if len(stack) <= fence:
+                    return None
+                memo[key] = stack[-1]
+            else:
+                v = memo.get(key, _MISSING)
+                if v is _MISSING:
+                    return None
+                push(v)
+            pos += 5
+        else:
+            return None
+    else:
+        return None  # no STOP before `end`: the engine reports it
+    n = len(stack)
+    if n > maxd:
+        maxd = n
+    opcode_counts, n_strings, puts, gets, top_proto = _tally(seq, first_proto < 0)
+    nesting = max_marks
+    if len(marks) > nesting:
+        nesting = len(marks)
+    if type(stop_value) in _CONTAINERS:
+        d = _nesting(stop_value)
+        if d > nesting:
+            nesting = d
+    stream = Stream(
+        location,
+        start,
+        pos,
+        first_proto if first_proto >= 0 else top_proto,
+        first_proto >= 0,
+        True,
+        len(seq),
+        opcode_counts,
+        bytes(seq),
+        imports,
+        calls,
+        strings,
+        n_strings,
+        [],
+        maxd,
+        nesting,
+        puts,
+        gets,
+        nested_depth,
+        0,
+    )
+    return StreamRun(stream, stop_value, [], [], pos if pos > frame_end else frame_end, 0)
 
 
 class _Engine:
@@ -2083,14 +2446,8 @@ class _Engine:
                 anomalies.extend(rest.anomalies[: MAX_ANOMALIES_PER_STREAM - len(anomalies)])
                 complete, pos = rest.complete, rest.end
 
-            counts = _count_codes(seq)
-            names = ops.OPCODE_NAME
-            opcode_counts = {}
-            tallies = [0, 0, 0, 0]  # other, string literals, memo puts, memo gets
-            for c, n in counts.items():
-                opcode_counts[names[c]] = n
-                tallies[_TALLY[c]] += n
-            protocol = first_proto if first_proto >= 0 else max(map(_PROTO_OF.__getitem__, counts), default=0)
+            opcode_counts, n_strings, puts, gets, top_proto = _tally(seq, first_proto < 0)
+            protocol = first_proto if first_proto >= 0 else top_proto
             nesting = max(
                 max_marks,
                 len(marks),
@@ -2110,12 +2467,12 @@ class _Engine:
                 imports,
                 calls,
                 strings,
-                tallies[1],
+                n_strings,
                 anomalies,
                 maxd,
                 nesting,
-                tallies[2],
-                tallies[3],
+                puts,
+                gets,
                 nested_depth,
                 skipped,
             )
