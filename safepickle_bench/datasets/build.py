@@ -85,9 +85,14 @@ def container_of(path: Path) -> str:
     return "other"
 
 def _executor(n_jobs: int) -> Any:
-    from joblib.externals.loky import get_reusable_executor
+    """Return a private loky pool for the producers (to use as a context manager).
 
-    return get_reusable_executor(max_workers=max(1, n_jobs), env=_WORKER_ENV, timeout=60)
+    Not loky's process-wide reusable executor: joblib.Parallel would later pick that one up without the
+    temporary-folder manager it expects and fail (AttributeError '_temp_folder_manager').
+    """
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=max(1, n_jobs), env=_WORKER_ENV, timeout=60)
 
 def produce(registry: str, producer: str, entropy: Sequence[int], out_dir: str) -> list[dict[str, str]]:
     """Run one producer call in a worker: write its files into `out_dir` and describe them."""
@@ -152,20 +157,20 @@ def build_benign(name: str, target: int, root: Path, seed: int, n_jobs: int) -> 
         tasks.append((producer.name, [seed, _salt(name), index], _sample_id(name, seed, "carrier", index)))
         expected += producer.files_per_call
     results: dict[int, list[dict[str, str]]] = {}
-    executor = _executor(n_jobs)
-    futures = {
-        executor.submit(produce, registry, prod, entropy, str(root / "files" / folder)): i
-        for i, (prod, entropy, folder) in enumerate(tasks)
-    }
     failures = 0
-    for future in tqdm(as_completed(futures), total=len(futures), desc=f"{name}: benign carriers", unit="call"):
-        i = futures[future]
-        try:
-            results[i] = future.result()
-        except Exception as exc:  # a producer bug must not lose the whole build: record and go on
-            failures += 1
-            log.warning("producer %s (task %d) failed: %s", tasks[i][0], i, exc)
-            results[i] = []
+    with _executor(n_jobs) as executor:
+        futures = {
+            executor.submit(produce, registry, prod, entropy, str(root / "files" / folder)): i
+            for i, (prod, entropy, folder) in enumerate(tasks)
+        }
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"{name}: benign carriers", unit="call"):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except Exception as exc:  # a producer bug must not lose the whole build: record and go on
+                failures += 1
+                log.warning("producer %s (task %d) failed: %s", tasks[i][0], i, exc)
+                results[i] = []
     rows = []
     for i, (prod, _entropy, folder) in enumerate(tasks):
         for f in results[i]:
