@@ -364,7 +364,8 @@ def write_results(cfg: RobustnessConfig, table: pd.DataFrame, clean: pd.DataFram
     fig = out_dir / "figures" / "robustness_recall_vs_padding.png"
     padding_figure(table, fig)
     md = out_dir / "robustness.md"
-    md.write_text(markdown_report(cfg, table, clean, counts, notes, seconds))
+    md.write_text(markdown_report(cfg, table, clean, counts, notes, seconds)
+                  + hostile_inputs_section(out_dir / "hostile_inputs.csv"))
     return [csv, details, out_dir / "robustness_clean_f1.csv", out_dir / "robustness_oracle_counts.csv", fig, md]
 
 
@@ -470,6 +471,24 @@ def markdown_report(cfg: RobustnessConfig, table: pd.DataFrame, clean: pd.DataFr
         *(f"- **{k}**: {v}" for k, v in notes.items()),
         "",
         "![recall vs padding](figures/robustness_recall_vs_padding.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def hostile_inputs_section(csv: Path) -> str:
+    """Return the Markdown section on hostile inputs (time and peak memory per case) from its measured CSV."""
+    lines = ["", "## Hostile inputs: time and peak memory of the analyzer per case", ""]
+    if not csv.is_file():
+        return "\n".join([*lines, "Not measured yet: run `python experiments/bench_hostile_inputs.py`.", ""])
+    frame = pd.read_csv(csv)
+    cols = ["case", "wall_s", "cpu_s", "rss_growth_mib", "tracemalloc_peak_mib", "expected", "expected_recorded"]
+    lines += [
+        "Each case analysed at the default limits in a fresh subprocess by `experiments/bench_hostile_inputs.py` "
+        "(details, fuzzing run and method: [hostile_inputs.md](hostile_inputs.md)); `expected_recorded` = the "
+        "anomaly that the limit should raise was recorded.",
+        "",
+        _md_table(frame[[c for c in cols if c in frame.columns]]),
         "",
     ]
     return "\n".join(lines)
