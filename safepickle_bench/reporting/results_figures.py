@@ -13,6 +13,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import auc, precision_recall_curve, roc_curve  # noqa: E402
 
+from safepickle_bench.reporting.figures import (  # noqa: E402
+    feature_importance_png,
+    save_figure,
+    style_roc_pr_axes,
+)
+
 GROUP_LABELS = {"opcodes": "opcode share", "structure": "structure", "imports": "imports",
                 "strings": "strings", "ngrams": "opcode n-gram bucket"}
 
@@ -38,19 +44,12 @@ def roc_pr_overlay(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Pa
         ax1.plot(fpr, tpr, lw=1.3, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
         ax2.plot(rec, prec, lw=1.3, label=name)
         base = float(np.mean(y))
-    ax1.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
     if base is not None:
         ax2.axhline(base, ls=":", color="grey", lw=1)
-    ax1.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC", xlim=(0, 1), ylim=(0, 1.02))
-    ax2.set(xlabel="recall", ylabel="precision", title="precision-recall", xlim=(0, 1), ylim=(0, 1.02))
+    style_roc_pr_axes(ax1, ax2)
     ax1.legend(fontsize=7, loc="lower right")
     ax2.legend(fontsize=7, loc="lower left")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
 
 
 def confusion_grid(matrices: Mapping[str, tuple[int, int, int, int]], path: Path, title: str = "") -> Path:
@@ -84,18 +83,8 @@ def confusion_grid(matrices: Mapping[str, tuple[int, int, int, int]], path: Path
 def feature_importance_readable(columns: Sequence[str], values: np.ndarray, path: Path, top: int = 25,
                                 title: str = "") -> Path:
     """Draw the `top` most important features, with readable names, as horizontal bars to `path`."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(-values)[:top][::-1]
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(order) + 1.3))
-    ax.barh([readable_feature_name(columns[i]) for i in order], values[order], color="#4472c4")
-    ax.set_xlabel("importance (model's own measure, normalised to sum 1)")
-    ax.set_title(title or f"top {len(order)} features", fontsize=10)
-    ax.tick_params(axis="y", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
+    return feature_importance_png([readable_feature_name(c) for c in columns], values, path, top=top, title=title,
+                                  xlabel="importance (model's own measure, normalised to sum 1)")
 
 def latency_bars(labels: Sequence[str], ms: Sequence[float], kinds: Sequence[str], path: Path,
                  reference: Mapping[str, float] | None = None, title: str = "") -> Path:
