@@ -19,21 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from safepickle_bench.sandbox.audit import STATIC_ANALYSIS_FORBIDDEN_EVENTS
+
 # --- no dangerous events while a test body runs ------------------------------------------------------
 
-DANGEROUS_EVENT_PREFIXES: tuple[str, ...] = (
-    "pickle.find_class",
-    "os.system",
-    "os.exec",
-    "os.posix_spawn",
-    "os.spawn",
-    "os.fork",
-    "subprocess.Popen",
-    "socket.",
-    "webbrowser.open",
-    "marshal.loads",
-    "code.__new__",
-)
+DANGEROUS_EVENT_PREFIXES: tuple[str, ...] = STATIC_ANALYSIS_FORBIDDEN_EVENTS
 """Audit events that mean a pickle payload ran (or was about to): importing a name, spawning, networking."""
 
 # Audit hooks cannot be removed once added: one hook is installed for the session and checks this state.

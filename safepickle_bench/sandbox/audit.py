@@ -41,6 +41,22 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+STATIC_ANALYSIS_FORBIDDEN_EVENTS: tuple[str, ...] = (
+    "pickle.find_class",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "subprocess.Popen",
+    "socket.",
+    "webbrowser.open",
+    "marshal.loads",
+    "code.__new__",
+)
+"""Audit-event prefixes that must never fire while the static analyzer reads a file (tests and fuzz target):
+importing a name from a pickle, spawning, networking, loading code."""
+
 PROCESS_EVENTS: dict[str, str] = {
     "os.system": "os.system",
     "os.exec": "os.exec",

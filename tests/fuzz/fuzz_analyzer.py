@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 with atheris.instrument_imports(include=["safepickle_bench.analysis"]):
     from safepickle_bench.analysis import Limits, analyze_bytes
     from safepickle_bench.analysis.streams import read_streams
+from safepickle_bench.sandbox.audit import STATIC_ANALYSIS_FORBIDDEN_EVENTS  # noqa: E402
 
 WILD = Path(os.environ.get("SAFEPICKLE_WILD_DIR", REPO.parent / "shared" / "corpus" / "wild"))
 WORKDIR = Path(os.environ.get("FUZZ_WORKDIR", "/tmp/safepickle-fuzz"))
@@ -57,19 +58,7 @@ LIMITS = Limits(
 )
 """Reduced limits: each execution stays fast, and every limit path is reachable by the fuzzer."""
 
-DANGEROUS_EVENT_PREFIXES = (
-    "pickle.find_class",
-    "os.system",
-    "os.exec",
-    "os.posix_spawn",
-    "os.spawn",
-    "os.fork",
-    "subprocess.Popen",
-    "socket.",
-    "webbrowser.open",
-    "marshal.loads",
-    "code.__new__",
-)
+DANGEROUS_EVENT_PREFIXES = STATIC_ANALYSIS_FORBIDDEN_EVENTS
 _ARMED = False
 
 
