@@ -130,29 +130,23 @@ def read_streams(
         end = pos + max_pickle_bytes
         if end > n:
             end = n
-        if end - pos <= small:
-            run = read_small_stream(
-                buf, pos, end, f"{location}#{index}", limits, nested_depth
-            ) or simulate_stream(
-                buf,
-                pos,
-                f"{location}#{index}",
-                limits,
-                end=end,
-                nested_depth=nested_depth,
-                deadline=deadline,
-                decode_budget=decode_budget,
-            )
-        else:
+        stream_location = f"{location}#{index}"
+        run = (
+            read_small_stream(buf, pos, end, stream_location, limits, nested_depth)
+            if end - pos <= small
+            else None
+        )
+        if run is None:  # not small, or unusual: the full engine (the fast reader is not tried twice)
             run = simulate_stream(
                 buf,
                 pos,
-                f"{location}#{index}",
+                stream_location,
                 limits,
                 end=end,
                 nested_depth=nested_depth,
                 deadline=deadline,
                 decode_budget=decode_budget,
+                small_first=False,
             )
         st = run.stream
         if index > 0 and not _counts_as_stream(buf, pos, run):

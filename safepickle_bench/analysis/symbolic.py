@@ -772,8 +772,11 @@ def simulate_stream(
     nested_depth: int = 0,
     deadline: float | None = None,
     decode_budget: list[int] | None = None,
+    small_first: bool = True,
 ) -> StreamRun:
     """Read and simulate one pickle stream of `data` from `start` to its STOP; never raises on bad input.
+
+    `small_first=False` skips the fast reader of small streams (for a caller that already tried it).
 
     `decode_budget` is a one-item list holding how many bytes decoding calls inside pickles (zlib.decompress,
     base64...) may still produce; it is shared with nested streams and decremented in place (default: a
@@ -788,7 +791,8 @@ def simulate_stream(
     if deadline is None:
         deadline = time.monotonic() + limits.max_seconds
     if (
-        0 < end - start <= SMALL_STREAM_BYTES
+        small_first
+        and 0 < end - start <= SMALL_STREAM_BYTES
         and end - start <= limits.max_opcodes
         and limits.max_stack_depth >= 0
         and time.monotonic() <= deadline
