@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from safepickle_bench.analysis.limits import Limits
+from safepickle_bench.analysis.native import load_native
 from safepickle_bench.analysis.result import Anomaly
 
 Searchable = bytes | bytearray | mmap.mmap
@@ -42,6 +43,7 @@ _HEAD = 64
 _PEEK = 512
 
 # --- magic bytes -------------------------------------------------------------------------------
+_NATIVE = load_native()
 _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_CENTRAL = b"PK\x01\x02"
 _ZIP_EOCD = b"PK\x05\x06"
@@ -591,33 +593,49 @@ class ContainerWalker:
 
     def _central_directory(
         self, view: _View, cd_pos: int, cd_size: int, count: int, loc: str
-    ) -> list[_ZipEntry] | None:
-        entries: list[_ZipEntry] = []
-        pos = cd_pos
+    ) -> list[_ZipRecord] | None:
+        """Return the central directory's records, or None (an anomaly recorded) when one is not a record."""
+        records: list[_ZipRecord]
         end = cd_pos + cd_size
-        while pos < end:
-            if self._out_of_time(loc):
-                break
-            rec = view.read(pos, pos + _CENTRAL_HEADER.size)
-            if len(rec) < _CENTRAL_HEADER.size or rec[:4] != _ZIP_CENTRAL:
+        if _NATIVE is not None:
+            # the compiled parser: same records, same clamping to the readable window
+            records, bad, zip64 = _NATIVE.zip_directory(view.base, view.start + cd_pos, view.start + end, view.end)
+            for i, extra in zip64:
+                name, method, flags, crc, csize, usize, offset = records[i]
+                usize, csize, offset = _apply_zip64_extra(extra, usize, csize, offset)
+                records[i] = (name, method, flags, crc, csize, usize, offset)
+            if bad >= 0:
                 self._anomaly(
-                    "container_corrupt", pos, loc, f"zip: bad central directory record #{len(entries)}"
+                    "container_corrupt", cd_pos + bad, loc, f"zip: bad central directory record #{len(records)}"
                 )
                 return None
-            f = _CENTRAL_HEADER.unpack(rec)
-            flags, method, crc, csize, usize = f[5], f[6], f[9], f[10], f[11]
-            nlen, elen, clen, offset = f[12], f[13], f[14], f[18]
-            raw_name = view.read(pos + 46, pos + 46 + nlen)
-            extra = view.read(pos + 46 + nlen, pos + 46 + nlen + elen)
-            usize, csize, offset = _apply_zip64_extra(extra, usize, csize, offset)
-            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
-            entries.append(_ZipEntry(name, method, flags, crc, csize, usize, offset))
-            pos += 46 + nlen + elen + clen
-        if count not in (len(entries), 0xFFFF) and count < 0xFFFF:
+        else:
+            records = []
+            pos = cd_pos
+            while pos < end:
+                if self._out_of_time(loc):
+                    break
+                rec = view.read(pos, pos + _CENTRAL_HEADER.size)
+                if len(rec) < _CENTRAL_HEADER.size or rec[:4] != _ZIP_CENTRAL:
+                    self._anomaly(
+                        "container_corrupt", pos, loc, f"zip: bad central directory record #{len(records)}"
+                    )
+                    return None
+                f = _CENTRAL_HEADER.unpack(rec)
+                flags, method, crc, csize, usize = f[5], f[6], f[9], f[10], f[11]
+                nlen, elen, clen, offset = f[12], f[13], f[14], f[18]
+                raw_name = view.read(pos + 46, pos + 46 + nlen)
+                if 0xFFFFFFFF in (usize, csize, offset):
+                    extra = view.read(pos + 46 + nlen, pos + 46 + nlen + elen)
+                    usize, csize, offset = _apply_zip64_extra(extra, usize, csize, offset)
+                name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+                records.append((name, method, flags, crc, csize, usize, offset))
+                pos += 46 + nlen + elen + clen
+        if count not in (len(records), 0xFFFF) and count < 0xFFFF:
             self._anomaly(
-                "container_corrupt", cd_pos, loc, f"zip: {len(entries)} entries listed, {count} declared"
+                "container_corrupt", cd_pos, loc, f"zip: {len(records)} entries listed, {count} declared"
             )
-        return entries
+        return records
 
     def _walk_local_headers(self, view: _View, start: int, loc: str) -> list[_ZipEntry]:
         """Find entries by their local headers, the way lenient readers do when the directory is gone."""
@@ -671,6 +689,7 @@ class ContainerWalker:
         chain = (*chain, "zip")
         located = self._locate_eocd(view, tail_only=True) or self._locate_eocd(view, tail_only=False)
         entries: list[_ZipEntry] | None = None
+        flavour: str | None = None
         zip_start = 0
         if located is not None:
             zip_start, cd_pos, cd_size, count, end = located
@@ -679,8 +698,11 @@ class ContainerWalker:
                     "container_corrupt", cd_pos, loc, "zip: central directory offset points past its position"
                 )
                 zip_start = 0
-            entries = self._central_directory(view, cd_pos, cd_size, count, loc)
-            if entries is not None:
+            records = self._central_directory(view, cd_pos, cd_size, count, loc)
+            if records is not None:
+                names = [r[0] for r in records]
+                flavour = _zip_flavour(names)
+                entries = [_ZipEntry(*records[i]) for i in _entries_to_read(names, flavour)]
                 if zip_start > 0:
                     self._anomaly("container_prepended", 0, loc, f"{zip_start} bytes before the zip archive")
                 if end < len(view):
@@ -702,37 +724,37 @@ class ContainerWalker:
                 self._anomaly(
                     "container_prepended", 0, loc, f"{first} bytes before the first zip local header"
                 )
-            entries = self._walk_local_headers(view, first, loc)
+            walked = self._walk_local_headers(view, first, loc)
             zip_start = first
             self._anomaly(
                 "container_corrupt",
                 first,
                 loc,
-                f"zip: read {len(entries)} entries from local headers instead",
+                f"zip: read {len(walked)} entries from local headers instead",
             )
-        yield from self._zip_entries(view, entries, zip_start, loc, depth, chain)
+            names = [e.name for e in walked]
+            flavour = _zip_flavour(names)
+            entries = [walked[i] for i in _entries_to_read(names, flavour)]
+        yield from self._zip_entries(view, entries, flavour, zip_start, loc, depth, chain)
 
     def _zip_entries(
         self,
         view: _View,
         entries: list[_ZipEntry],
+        flavour: str | None,
         zip_start: int,
         loc: str,
         depth: int,
         chain: tuple[str, ...],
     ) -> Iterator[Region]:
-        flavour = _zip_flavour([e.name for e in entries])
         if flavour:
             self._kind(flavour)
             chain = (*chain, flavour)
-        torch_like = flavour in ("torch_zip", "torchscript")
         for entry in entries:
             if self._out_of_time(loc):
                 return
             name = entry.name
             eloc = f"{loc}!{name}"
-            if name.endswith("/") or (torch_like and _TORCH_TENSOR_ENTRY.search(name)):
-                continue  # directories and tensor storages are data: never read
             is_pickle_name = _PICKLE_NAME.search(name) is not None
             if not is_pickle_name:
                 peeked = self._entry_body(view, entry, zip_start, eloc, peek=True)
@@ -959,14 +981,33 @@ def _zip_lzma_maker(raw: _View) -> Callable[[], _Decompressor] | None:
     return lambda: lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
 
 
+def _entries_to_read(names: list[str], flavour: str | None) -> list[int]:
+    """Return the indices of the entries a loader may unpickle: not directories, not torch tensor storages."""
+    torch_like = flavour in ("torch_zip", "torchscript")
+    if _NATIVE is not None:
+        return _NATIVE.entries_to_read(names, torch_like)
+    if torch_like:
+        tensor = _TORCH_TENSOR_ENTRY.search
+        return [i for i, n in enumerate(names) if not (n.endswith("/") or tensor(n))]
+    return [i for i, n in enumerate(names) if not n.endswith("/")]
+
+
+_ZipRecord = tuple[str, int, int, int, int, int, int]
+"""A central directory record: name, method, flags, crc, compressed size, size, local header offset."""
+
+
 def _zip_flavour(names: list[str]) -> str | None:
     """Return `torchscript`, `torch_zip` or `npz` when the entry names show that layout, else None."""
     if not names:
         return None
-    has_data_pkl = any(n == "data.pkl" or n.endswith("/data.pkl") for n in names)
-    if has_data_pkl and any(n.startswith("code/") or "/code/" in n for n in names):
+    # Substring tests on all names joined first: a name-by-name scan only runs when one can succeed.
+    joined = "\n".join(names)
+    has_data_pkl = "data.pkl" in joined and any(n == "data.pkl" or n.endswith("/data.pkl") for n in names)
+    if has_data_pkl and "code/" in joined and any(n.startswith("code/") or "/code/" in n for n in names):
         return "torchscript"
-    if has_data_pkl or any(n.endswith((".data/version", ".data/serialization_id")) for n in names):
+    if has_data_pkl or (
+        ".data/" in joined and any(n.endswith((".data/version", ".data/serialization_id")) for n in names)
+    ):
         return "torch_zip"
     if all(n.endswith(".npy") for n in names):
         return "npz"

@@ -17,6 +17,8 @@ from safepickle_bench.analysis.symbolic import (
     SMALL_STREAM_BYTES,
     Global,
     StreamRun,
+    native_available,
+    read_native_stream,
     read_small_stream,
     simulate_stream,
 )
@@ -119,6 +121,7 @@ def read_streams(
     max_pickle_bytes = limits.max_pickle_bytes
     # Regions small enough for the fast reader of small streams (see simulate_stream), decided once here.
     small = min(SMALL_STREAM_BYTES, limits.max_opcodes) if limits.max_stack_depth >= 0 else 0
+    native = native_available()
     while pos < n:
         index = len(runs)
         if index >= max_streams:
@@ -131,12 +134,15 @@ def read_streams(
         if end > n:
             end = n
         stream_location = f"{location}#{index}"
-        run = (
-            read_small_stream(buf, pos, end, stream_location, limits, nested_depth)
-            if end - pos <= small
-            else None
-        )
-        if run is None:  # not small, or unusual: the full engine (the fast reader is not tried twice)
+        if native:
+            run = read_native_stream(
+                buf, pos, end, stream_location, limits, nested_depth, deadline, decode_budget
+            )
+        elif end - pos <= small:
+            run = read_small_stream(buf, pos, end, stream_location, limits, nested_depth)
+        else:
+            run = None
+        if run is None:  # unusual, or no fast reader: the full engine (a fast reader is not tried twice)
             run = simulate_stream(
                 buf,
                 pos,

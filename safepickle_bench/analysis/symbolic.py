@@ -31,6 +31,7 @@ import numpy as np
 
 from safepickle_bench.analysis import opcodes as ops
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
+from safepickle_bench.analysis.native import load_native
 from safepickle_bench.analysis.result import Anomaly, CallRecord, ImportRecord, Stream
 
 MAX_ANOMALIES_PER_STREAM = 10_000
@@ -776,7 +777,8 @@ def simulate_stream(
 ) -> StreamRun:
     """Read and simulate one pickle stream of `data` from `start` to its STOP; never raises on bad input.
 
-    `small_first=False` skips the fast reader of small streams (for a caller that already tried it).
+    `small_first=False` skips the fast readers (compiled, else the one of small streams) for a caller that
+    already tried them.
 
     `decode_budget` is a one-item list holding how many bytes decoding calls inside pickles (zlib.decompress,
     base64...) may still produce; it is shared with nested streams and decremented in place (default: a
@@ -790,7 +792,11 @@ def simulate_stream(
     end = len(data) if end is None else min(end, len(data))
     if deadline is None:
         deadline = time.monotonic() + limits.max_seconds
-    if (
+    if small_first and _NATIVE is not None and start < end:
+        run = read_native_stream(data, start, end, location, limits, nested_depth, deadline, decode_budget)
+        if run is not None:
+            return run
+    elif (
         small_first
         and 0 < end - start <= SMALL_STREAM_BYTES
         and end - start <= limits.max_opcodes
@@ -823,6 +829,8 @@ list.append are atomic, so threads never share an engine."""
 def _tally(seq: bytearray, want_protocol: bool) -> tuple[dict[str, int], int, int, int, int]:
     """Return opcode name -> count (first-seen order below 4096 opcodes, else by code), the string literal,
     memo put and memo get counts, and the highest protocol of any opcode (0 unless `want_protocol`)."""
+    if _NATIVE is not None:
+        return _NATIVE.tally(seq, want_protocol)  # type: ignore[no-any-return]
     counts = _count_codes(seq)
     names = ops.OPCODE_NAME
     opcode_counts: dict[str, int] = {}
@@ -1173,6 +1181,79 @@ def read_small_stream(
         0,
     )
     return StreamRun(stream, stop_value, [], [], pos if pos > frame_end else frame_end, 0)
+
+
+def native_available() -> bool:
+    """Return True when the compiled stream reader is built and switched on."""
+    return _NATIVE is not None
+
+
+def read_native_stream(
+    data: bytes,
+    start: int,
+    end: int,
+    location: str,
+    limits: Limits,
+    nested_depth: int,
+    deadline: float,
+    decode_budget: list[int],
+) -> StreamRun | None:
+    """Read a well-formed stream of common opcodes with the compiled reader; None to hand it to the engine.
+
+    Same results as `_Engine.run` (tests/test_native_reader.py compares them); None, with nothing recorded and
+    the decoding budget untouched, when the compiled reader is not available or gives up (any anomaly, limit,
+    rare opcode, or call with semantics of its own).
+    """
+    if _NATIVE is None:
+        return None
+    got = _NATIVE.read_stream(
+        data,
+        start,
+        end,
+        limits.max_opcodes,
+        limits.max_stack_depth,
+        limits.max_string_literals,
+        limits.max_string_chars,
+        decode_budget[0],
+        limits.max_decompressed_bytes,
+        deadline,
+    )
+    if got is None:
+        return None
+    (pos, stop_value, seq, imports, calls, strings, pids, maxd, max_marks, open_marks, first_proto, frame_end,
+     room, big_seen) = got
+    decode_budget[0] = room
+    opcode_counts, n_strings, puts, gets, top_proto = _tally(seq, first_proto < 0)
+    nesting = max_marks if max_marks > open_marks else open_marks
+    if type(stop_value) in _CONTAINERS:
+        d = _nesting(stop_value)
+        if d > nesting:
+            nesting = d
+    stream = Stream(
+        location,
+        start,
+        pos,
+        first_proto if first_proto >= 0 else top_proto,
+        first_proto >= 0,
+        True,
+        len(seq),
+        opcode_counts,
+        seq,
+        imports,
+        calls,
+        strings,
+        n_strings,
+        [],
+        maxd,
+        nesting,
+        puts,
+        gets,
+        nested_depth,
+        0,
+    )
+    if big_seen and calls:
+        _drop_big_references(calls)
+    return StreamRun(stream, stop_value, pids, [], pos if pos > frame_end else frame_end, 0)
 
 
 class _Engine:
@@ -2495,3 +2576,24 @@ class _BadArg:
 
 
 _BAD = _BadArg()
+
+
+_NATIVE = load_native()
+if _NATIVE is not None:
+    _NATIVE.configure(
+        Global=Global,
+        Obj=Obj,
+        CallRecord=CallRecord,
+        LazyCallRecord=LazyCallRecord,
+        ImportRecord=ImportRecord,
+        special=_SPECIAL,
+        joblib_wrappers=JOBLIB_WRAPPERS,
+        name_mapping=_NAME_MAPPING,
+        import_mapping=_IMPORT_MAPPING,
+        decode_call=decode_call,
+        too_big=TOO_BIG,
+        unknown=UNKNOWN,
+        opcode_names=tuple(ops.OPCODE_NAME),
+        tally_kinds=_TALLY_TABLE,
+        opcode_protos=bytes(_PROTO_OF),
+    )

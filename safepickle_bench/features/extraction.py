@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,19 +71,45 @@ def _timed_out(analysis: Analysis) -> bool:
     return any(a.kind == "limit_time" for a in analysis.all_anomalies())
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the duration of one file's analysis and featurization.
+
+    Analysing a file builds thousands of small containers that live until its row is computed and then die by
+    reference counting; collections in between would only scan them (on a 300-tensor state dict they cost more
+    than the analysis itself). Cyclic garbage a hostile file may leave is collected after the pause as usual.
+    """
+    was_on = gc.isenabled()
+    if was_on:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def analyze_row(
+    path: str, groups: Iterable[str] | None = None, limits: Limits | None = None, analyzer: Analyzer | None = None
+) -> tuple[np.ndarray, bool, Analysis]:
+    """Return one file's feature row, whether it is cacheable, and its analysis (what `extract` does per file)."""
+    with gc_paused():
+        analysis = _analyse_safely(analyzer or _default_analyzer, path, limits)
+        row, ok = featurize_array(analysis, groups)
+    # an unreadable file may become readable, and a time-limit hit depends on the machine's load:
+    # neither is a property of the bytes, so neither is cached
+    return row, ok and analysis.error is None and not _timed_out(analysis), analysis
+
+
 def _featurize_chunk(
     paths: Sequence[str], groups: tuple[str, ...], limits: Limits | None, analyzer: Analyzer | None
 ) -> tuple[np.ndarray, list[bool]]:
     """Analyse and featurize a chunk of files in a worker; return the rows and which are cacheable."""
-    run = analyzer or _default_analyzer
     rows = np.zeros((len(paths), len(feature_columns(groups))), dtype=np.float64)
     cacheable: list[bool] = []
     for i, path in enumerate(paths):
-        analysis = _analyse_safely(run, path, limits)
-        rows[i], ok = featurize_array(analysis, groups)
-        # an unreadable file may become readable, and a time-limit hit depends on the machine's load:
-        # neither is a property of the bytes, so neither is cached
-        cacheable.append(ok and analysis.error is None and not _timed_out(analysis))
+        rows[i], ok, _ = analyze_row(path, groups, limits, analyzer)
+        cacheable.append(ok)
     return rows, cacheable
 
 
