@@ -13,18 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safepickle_bench.analysis import analyze_bytes, containers, symbolic
+from safepickle_bench.analysis.native import pure_python
 
 PURE = os.environ.get("SAFEPICKLE_PURE_PYTHON", "") not in ("", "0")
 pytestmark = pytest.mark.skipif(PURE, reason="SAFEPICKLE_PURE_PYTHON=1: the compiled helpers are switched off")
 WILD = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "wild"
 
 
-def _both(monkeypatch: pytest.MonkeyPatch, data: bytes) -> tuple[dict, dict]:
+def _both(data: bytes) -> tuple[dict, dict]:
     """Analyse the same bytes with the compiled container helpers and without them."""
     fast = analyze_bytes(data, "f", compute_sha256=False).to_dict()
-    with monkeypatch.context() as m:
-        m.setattr(containers, "_NATIVE", None)
-        m.setattr(symbolic, "_NATIVE", None)
+    with pure_python():
         slow = analyze_bytes(data, "f", compute_sha256=False).to_dict()
     for d in (fast, slow):
         d.pop("timings", None)
@@ -52,20 +51,20 @@ _ZIPS = {
 
 
 @pytest.mark.parametrize("name", sorted(_ZIPS))
-def test_compiled_zip_helpers_give_the_pure_python_analysis(monkeypatch, name):
+def test_compiled_zip_helpers_give_the_pure_python_analysis(name):
     data = _ZIPS[name]
-    fast, slow = _both(monkeypatch, data)
+    fast, slow = _both(data)
     assert fast == slow
 
 
 @pytest.mark.parametrize("name", sorted(_ZIPS))
-def test_compiled_zip_helpers_agree_on_damaged_and_wrapped_zips(monkeypatch, name):
+def test_compiled_zip_helpers_agree_on_damaged_and_wrapped_zips(name):
     data = _ZIPS[name]
     cd = data.rfind(b"PK\x01\x02")
     variants = [b"junk" * 10 + data, data + b"tail", data[:cd + 10] + b"\xff" * 5 + data[cd + 15:], data[:-30],
                 data.replace(b"PK\x01\x02", b"PK\x01\x03", 1)]
     for v in variants:
-        fast, slow = _both(monkeypatch, v)
+        fast, slow = _both(v)
         assert fast == slow
 
 
@@ -85,11 +84,8 @@ def test_compiled_entry_filter_matches_the_regex_rule(names, torch_like):
 def test_compiled_tally_matches_the_python_tally(seq, want_protocol):
     native = symbolic._NATIVE
     assert native is not None
-    try:
-        symbolic._NATIVE = None
+    with pure_python():
         expected = symbolic._tally(bytearray(seq), want_protocol)
-    finally:
-        symbolic._NATIVE = native
     got = native.tally(seq, want_protocol)
     assert got == expected
     assert list(got[0]) == list(expected[0])  # same key order too
@@ -100,3 +96,28 @@ def test_compiled_tally_orders_long_sequences_by_opcode_byte():
     counts = symbolic._NATIVE.tally(seq, True)[0]
     assert list(counts) == ["STOP", "BININT1"]
     assert list(symbolic._NATIVE.tally(seq[:100], True)[0]) == ["BININT1", "STOP"]  # short: first-seen order
+
+
+def _analyze_json(files: list[str], pure: bool) -> list[dict]:
+    """Run the analyze CLI in a fresh process, with or without the compiled fast paths."""
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SAFEPICKLE_PURE_PYTHON": "1" if pure else "0"}
+    out = subprocess.run([sys.executable, "-m", "safepickle_bench", "analyze", "--json", "--no-hash", *files],
+                         capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [json.loads(line) for line in out.stdout.split("\n") if line.strip()]
+    for r in rows:
+        r.pop("timings", None)
+    return rows
+
+
+@pytest.mark.skipif(not WILD.is_dir(), reason="wild corpus not present")
+def test_analyze_cli_prints_the_same_json_with_and_without_the_compiled_fast_paths():
+    files = sorted(str(f) for f in WILD.rglob("*") if f.is_file() and f.name != "MANIFEST.csv")
+    fast, pure = _analyze_json(files, pure=False), _analyze_json(files, pure=True)
+    assert len(fast) == len(files) >= 100
+    for a, b in zip(fast, pure, strict=True):
+        assert a == b, a["path"]

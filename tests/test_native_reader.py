@@ -10,8 +10,6 @@ import os
 import pickle
 import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from hypothesis import strategies as st
 
 from safepickle_bench.analysis import symbolic
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
+from safepickle_bench.analysis.native import pure_python
 from safepickle_bench.analysis.symbolic import Global, LazyCallRecord, Obj, _Engine, read_native_stream
 
 WILD = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "wild"
@@ -36,17 +35,6 @@ _OBJECTS: list[Any] = [
     {(1, 2): "tuple key"}, {i: str(i) for i in range(3000)}, list(range(2000)), ["shared"] * 3,
     np.arange(6, dtype=np.float32).reshape(2, 3), np.array(["a", None], dtype=object), "x" * 70_000,
 ]
-
-
-@contextmanager
-def _pure_python() -> Iterator[None]:
-    """Run the reference engine with the compiled reader off (also for the streams it reads inside others)."""
-    saved = symbolic._NATIVE
-    symbolic._NATIVE = None
-    try:
-        yield
-    finally:
-        symbolic._NATIVE = saved
 
 
 def _deep(v: Any, depth: int = 0) -> Any:
@@ -82,7 +70,7 @@ def _record(run: symbolic.StreamRun) -> dict[str, Any]:
 
 def _engine(data: bytes, start: int = 0, limits: Limits = DEFAULT_LIMITS) -> tuple[dict[str, Any], int]:
     budget = [limits.max_decompressed_bytes]
-    with _pure_python():
+    with pure_python():  # the reference, also for the streams it reads inside others
         run = _Engine().run(data, start, len(data), "f#0", limits, 0, time.monotonic() + 60, budget)
     return _record(run), budget[0]
 

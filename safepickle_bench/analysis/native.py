@@ -7,6 +7,8 @@ reader, which is the reference the compiled one is tested against.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 
@@ -19,3 +21,16 @@ def load_native() -> ModuleType | None:
     except ImportError:
         return None
     return _native
+
+
+@contextmanager
+def pure_python() -> Iterator[None]:
+    """Switch the compiled fast paths off inside the block (the analyzer then runs its pure-Python reference)."""
+    from safepickle_bench.analysis import containers, symbolic
+
+    saved = (symbolic._NATIVE, containers._NATIVE)
+    symbolic._NATIVE = containers._NATIVE = None
+    try:
+        yield
+    finally:
+        symbolic._NATIVE, containers._NATIVE = saved
