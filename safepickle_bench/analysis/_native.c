@@ -21,7 +21,7 @@
 
 typedef struct {
     PyTypeObject *type;
-    Py_ssize_t off[6];
+    Py_ssize_t off[24];
     int n;
 } RecordType;
 
@@ -29,6 +29,9 @@ static RecordType R_GLOBAL;   /* module, name, qual */
 static RecordType R_OBJ;      /* callable, args, state, kind, extra */
 static RecordType R_CALL;     /* callable, opcode, offset, _raw */
 static RecordType R_IMPORT;   /* module, name, opcode, offset */
+static RecordType R_STREAM;   /* the 20 fields of result.Stream, in order */
+static RecordType R_RUN;      /* stream, value, persistent_ids, extra_streams, file_end, joblib_arrays */
+static PyObject *DROP_BIG;    /* symbolic._drop_big_references(calls) */
 
 static PyObject *SPECIAL;           /* dict qual -> int */
 static PyObject *JOBLIB_WRAPPERS;   /* frozenset of quals */
@@ -81,6 +84,35 @@ record_offsets(RecordType *rt, PyObject *type, PyObject *owners, const char *con
     return 0;
 }
 
+/* Offsets of every slot named in the tuple `names`, all declared on `type` itself. */
+static int
+record_offsets_named(RecordType *rt, PyObject *type, PyObject *names)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (n > 24) {
+        PyErr_SetString(PyExc_ValueError, "too many fields");
+        return -1;
+    }
+    const char *cnames[24];
+    PyObject *owners = PyTuple_New(n);
+    if (owners == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *nm = PyTuple_GET_ITEM(names, i);
+        cnames[i] = PyUnicode_Check(nm) ? PyUnicode_AsUTF8(nm) : NULL;
+        if (cnames[i] == NULL) {
+            Py_DECREF(owners);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "field names must be str");
+            return -1;
+        }
+        PyTuple_SET_ITEM(owners, i, Py_NewRef(type));
+    }
+    int rc = record_offsets(rt, type, owners, cnames, (int)n);
+    Py_DECREF(owners);
+    return rc;
+}
+
 /* A new instance of a slotted record type with its slots set (references stolen from `vals`, NULL kept unset). */
 static PyObject *
 new_record(RecordType *rt, PyObject **vals)
@@ -114,13 +146,30 @@ configure(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"Global", "Obj", "CallRecord", "LazyCallRecord", "ImportRecord", "special",
                              "joblib_wrappers", "name_mapping", "import_mapping", "decode_call", "too_big",
-                             "unknown", "opcode_names", "tally_kinds", "opcode_protos", NULL};
-    PyObject *g, *ob, *cr, *lcr, *ir, *sp, *jw, *nm, *im, *dc, *tb, *unk, *names;
+                             "unknown", "opcode_names", "tally_kinds", "opcode_protos", "Stream", "stream_fields",
+                             "StreamRun", "run_fields", "drop_big", NULL};
+    PyObject *g, *ob, *cr, *lcr, *ir, *sp, *jw, *nm, *im, *dc, *tb, *unk, *names, *stype, *sfields, *rtype, *rfields;
+    PyObject *dropbig;
     Py_buffer kinds, protos;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OO!O!OOOO!y*y*", kwlist, &g, &ob, &cr, &lcr, &ir,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OO!O!OOOO!y*y*OO!OO!O", kwlist, &g, &ob, &cr, &lcr, &ir,
                                      &PyDict_Type, &sp, &jw, &PyDict_Type, &nm, &PyDict_Type, &im, &dc, &tb, &unk,
-                                     &PyTuple_Type, &names, &kinds, &protos))
+                                     &PyTuple_Type, &names, &kinds, &protos, &stype, &PyTuple_Type, &sfields, &rtype,
+                                     &PyTuple_Type, &rfields, &dropbig))
         return NULL;
+    if (PyTuple_GET_SIZE(sfields) != 20 || PyTuple_GET_SIZE(rfields) != 6) {
+        PyBuffer_Release(&kinds);
+        PyBuffer_Release(&protos);
+        PyErr_SetString(PyExc_ValueError, "Stream has 20 fields and StreamRun 6");
+        return NULL;
+    }
+    if (record_offsets_named(&R_STREAM, stype, sfields) < 0 || record_offsets_named(&R_RUN, rtype, rfields) < 0) {
+        PyBuffer_Release(&kinds);
+        PyBuffer_Release(&protos);
+        return NULL;
+    }
+    Py_INCREF(stype);
+    Py_INCREF(rtype);
+    Py_XSETREF(DROP_BIG, Py_NewRef(dropbig));
     if (PyTuple_GET_SIZE(names) != 256 || kinds.len != 256 || protos.len != 256) {
         PyBuffer_Release(&kinds);
         PyBuffer_Release(&protos);
@@ -164,6 +213,179 @@ configure(PyObject *self, PyObject *args, PyObject *kw)
 fail:
     Py_XDECREF(owners);
     return NULL;
+}
+
+
+/* ---- opcode tally and container nesting (shared by read_stream and the module functions) ------------------ */
+
+/* (opcode name -> count, string literals, memo puts, memo gets, highest protocol) of an opcode sequence: the dict
+ * in first-seen order below 4096 opcodes, else in opcode byte order (as symbolic._tally). */
+static PyObject *
+tally_seq(const unsigned char *d, Py_ssize_t n, int want_protocol)
+{
+    Py_ssize_t counts[256] = {0}, kinds[4] = {0};
+    unsigned char order[256];
+    int norder = 0, top = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (counts[d[i]]++ == 0)
+            order[norder++] = d[i];
+    }
+    if (n >= 4096) {
+        norder = 0;
+        for (int c = 0; c < 256; c++)
+            if (counts[c])
+                order[norder++] = (unsigned char)c;
+    }
+    PyObject *dct = PyDict_New();
+    if (dct == NULL)
+        return NULL;
+    for (int i = 0; i < norder; i++) {
+        unsigned char c = order[i];
+        kinds[TALLY_KIND[c] & 3] += counts[c];
+        if (want_protocol && OPCODE_PROTO[c] > top)
+            top = OPCODE_PROTO[c];
+        PyObject *v = PyLong_FromSsize_t(counts[c]);
+        if (v == NULL || PyDict_SetItem(dct, PyTuple_GET_ITEM(OPCODE_NAMES, c), v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(dct);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return Py_BuildValue("(Nnnni)", dct, kinds[1], kinds[2], kinds[3], top);
+}
+
+static inline int
+is_container(PyObject *v)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    return t == &PyTuple_Type || t == &PyList_Type || t == &PySet_Type || t == &PyFrozenSet_Type ||
+           t == &PyDict_Type;
+}
+
+typedef struct {
+    PyObject *v; /* borrowed: the value graph stays alive during the walk and no Python code runs */
+    Py_ssize_t depth;
+} Todo;
+
+/* symbolic._nesting: how deeply containers nest inside a value (LIFO walk, 5,000 steps, `cap`, cycle-safe);
+ * -1 with an exception set on memory errors. */
+static Py_ssize_t
+nesting_of(PyObject *value, Py_ssize_t cap)
+{
+    Py_ssize_t best = 0, steps = 0, ntodo = 0, captodo = 64;
+    Todo *todo = PyMem_Malloc(captodo * sizeof(Todo));
+    /* seen: open addressing on pointers, grown at half load */
+    Py_ssize_t capseen = 64, nseen = 0;
+    PyObject **seen = PyMem_Calloc(capseen, sizeof(PyObject *));
+    if (todo == NULL || seen == NULL)
+        goto nomem;
+    todo[ntodo++] = (Todo){value, 0};
+    while (ntodo && steps < 5000) {
+        Todo cur = todo[--ntodo];
+        steps++;
+        if (!is_container(cur.v))
+            continue;
+        size_t h = ((size_t)cur.v >> 4) * 0x9E3779B97F4A7C15ull;
+        Py_ssize_t i = (Py_ssize_t)(h & (size_t)(capseen - 1));
+        int found = 0;
+        while (seen[i] != NULL) {
+            if (seen[i] == cur.v) {
+                found = 1;
+                break;
+            }
+            i = (i + 1) & (capseen - 1);
+        }
+        if (found)
+            continue;
+        seen[i] = cur.v;
+        if (++nseen * 2 > capseen) {
+            Py_ssize_t ncap = capseen * 2;
+            PyObject **ns = PyMem_Calloc(ncap, sizeof(PyObject *));
+            if (ns == NULL)
+                goto nomem;
+            for (Py_ssize_t j = 0; j < capseen; j++) {
+                if (seen[j] == NULL)
+                    continue;
+                size_t hj = ((size_t)seen[j] >> 4) * 0x9E3779B97F4A7C15ull;
+                Py_ssize_t k = (Py_ssize_t)(hj & (size_t)(ncap - 1));
+                while (ns[k] != NULL)
+                    k = (k + 1) & (ncap - 1);
+                ns[k] = seen[j];
+            }
+            PyMem_Free(seen);
+            seen = ns;
+            capseen = ncap;
+        }
+        Py_ssize_t d = cur.depth + 1;
+        if (d > best)
+            best = d;
+        if (d >= cap)
+            break;
+        /* children, in iteration order, as the Python walk appends them */
+        PyObject *t = cur.v;
+        Py_ssize_t n;
+        PyObject *it = NULL, *x;
+        Py_ssize_t pos = 0, idx = 0;
+        if (PyDict_CheckExact(t))
+            n = PyDict_GET_SIZE(t);
+        else if (PyTuple_CheckExact(t))
+            n = PyTuple_GET_SIZE(t);
+        else if (PyList_CheckExact(t))
+            n = PyList_GET_SIZE(t);
+        else {
+            n = PySet_GET_SIZE(t);
+            it = PyObject_GetIter(t);
+            if (it == NULL)
+                goto error;
+        }
+        for (;;) {
+            if (PyDict_CheckExact(t)) {
+                PyObject *k;
+                if (!PyDict_Next(t, &pos, &k, &x))
+                    break;
+            } else if (PyTuple_CheckExact(t)) {
+                if (idx >= PyTuple_GET_SIZE(t))
+                    break;
+                x = PyTuple_GET_ITEM(t, idx++);
+            } else if (PyList_CheckExact(t)) {
+                if (idx >= PyList_GET_SIZE(t))
+                    break;
+                x = PyList_GET_ITEM(t, idx++);
+            } else {
+                x = PyIter_Next(it);
+                if (x == NULL)
+                    break;
+                Py_DECREF(x); /* the set keeps it alive */
+            }
+            if (!is_container(x))
+                continue;
+            if (ntodo == captodo) {
+                Py_ssize_t ncap = captodo * 2;
+                Todo *nt = PyMem_Realloc(todo, ncap * sizeof(Todo));
+                if (nt == NULL) {
+                    Py_XDECREF(it);
+                    goto nomem;
+                }
+                todo = nt;
+                captodo = ncap;
+            }
+            todo[ntodo++] = (Todo){x, d};
+        }
+        (void)n;
+        Py_XDECREF(it);
+        if (PyErr_Occurred())
+            goto error;
+    }
+    PyMem_Free(todo);
+    PyMem_Free(seen);
+    return best;
+nomem:
+    PyErr_NoMemory();
+error:
+    PyMem_Free(todo);
+    PyMem_Free(seen);
+    return -1;
 }
 
 /* ---- the stream reader ------------------------------------------------------------------------------- */
@@ -636,26 +858,38 @@ reader_clear(Reader *r)
     } while (0)
 
 PyDoc_STRVAR(read_stream_doc,
-"read_stream(data, start, end, max_opcodes, max_stack_depth, max_lits, max_chars, room, max_decompressed, deadline)\n"
+"read_stream(data, start, end, location, nested_depth, max_opcodes, max_stack_depth, max_lits, max_chars,\n"
+"            decode_budget, max_decompressed, deadline)\n"
 "--\n\n"
 "Simulate one pickle stream of `data` from `start`; None when the Python engine must read it.\n\n"
-"Returns (end, stop_value, opcode_seq, imports, calls, strings, persistent_ids, max_stack_depth, max_marks,\n"
-"open_marks, first_proto, frame_end, room_left, big_seen).");
+"Returns a symbolic.StreamRun (decode_budget[0] lowered by what decoding calls produced), or None with\n"
+"nothing changed when the Python engine must read the stream.");
 
 static PyObject *
 read_stream(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
-    Py_ssize_t start, end, max_ops, max_stack, max_lits, max_chars;
+    Py_ssize_t start, end, nested_depth, max_ops, max_stack, max_lits, max_chars;
     long long room, max_decompressed;
     double deadline;
+    PyObject *location, *budget;
     if (!CONFIGURED) {
         PyErr_SetString(PyExc_RuntimeError, "_native.configure() was not called");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "y*nnnnnnLLd", &buf, &start, &end, &max_ops, &max_stack, &max_lits, &max_chars,
-                          &room, &max_decompressed, &deadline))
+    if (!PyArg_ParseTuple(args, "y*nnUnnnnnO!Ld", &buf, &start, &end, &location, &nested_depth, &max_ops,
+                          &max_stack, &max_lits, &max_chars, &PyList_Type, &budget, &max_decompressed, &deadline))
         return NULL;
+    if (PyList_GET_SIZE(budget) < 1 || !PyLong_Check(PyList_GET_ITEM(budget, 0))) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_TypeError, "decode_budget must be a one-item list holding an int");
+        return NULL;
+    }
+    room = PyLong_AsLongLong(PyList_GET_ITEM(budget, 0));
+    if (room == -1 && PyErr_Occurred()) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
     if (end > buf.len)
         end = buf.len;
     if (start < 0 || start >= end || max_ops <= 0 || max_stack < 0) {
@@ -1196,12 +1430,99 @@ stopped: {
     PyObject *seqb = PyBytes_FromStringAndSize((const char *)seq, nseq);
     if (seqb == NULL)
         goto error;
-    result = Py_BuildValue("(nNNOOOOnnninLi)", pos, stop_value, seqb, r->imports, r->calls, r->strings, r->pids,
-                           r->maxd > r->st.len ? r->maxd : r->st.len, r->max_marks, r->nmarks, r->first_proto,
-                           frame_end, r->room, r->big_seen);
-    stop_value = NULL; /* stolen by N */
-    if (result == NULL)
+    PyObject *tallied = tally_seq(seq, nseq, r->first_proto < 0);
+    if (tallied == NULL) {
+        Py_DECREF(seqb);
         goto error;
+    }
+    Py_ssize_t nest = r->max_marks > r->nmarks ? r->max_marks : r->nmarks;
+    if (is_container(stop_value)) {
+        Py_ssize_t d = nesting_of(stop_value, 256);
+        if (d < 0) {
+            Py_DECREF(seqb);
+            Py_DECREF(tallied);
+            goto error;
+        }
+        if (d > nest)
+            nest = d;
+    }
+    /* the Stream record, then the StreamRun, exactly as symbolic.read_native_stream documents */
+    PyObject *counts = PyTuple_GET_ITEM(tallied, 0);
+    long top_proto = PyLong_AsLong(PyTuple_GET_ITEM(tallied, 4));
+    PyObject *anomalies = PyList_New(0), *extra = PyList_New(0), *room_obj = PyLong_FromLongLong(r->room);
+    if (anomalies == NULL || extra == NULL || room_obj == NULL) {
+        Py_XDECREF(anomalies);
+        Py_XDECREF(extra);
+        Py_XDECREF(room_obj);
+        Py_DECREF(seqb);
+        Py_DECREF(tallied);
+        goto error;
+    }
+    PyObject *sv[20] = {
+        Py_NewRef(location),
+        PyLong_FromSsize_t(start),
+        PyLong_FromSsize_t(pos),
+        PyLong_FromLong(r->first_proto >= 0 ? r->first_proto : top_proto),
+        PyBool_FromLong(r->first_proto >= 0),
+        Py_NewRef(Py_True),
+        PyLong_FromSsize_t(nseq),
+        Py_NewRef(counts),
+        seqb,
+        Py_NewRef(r->imports),
+        Py_NewRef(r->calls),
+        Py_NewRef(r->strings),
+        Py_NewRef(PyTuple_GET_ITEM(tallied, 1)),
+        anomalies,
+        PyLong_FromSsize_t(r->maxd > r->st.len ? r->maxd : r->st.len),
+        PyLong_FromSsize_t(nest),
+        Py_NewRef(PyTuple_GET_ITEM(tallied, 2)),
+        Py_NewRef(PyTuple_GET_ITEM(tallied, 3)),
+        PyLong_FromSsize_t(nested_depth),
+        PyLong_FromLong(0),
+    };
+    Py_DECREF(tallied);
+    int bad = 0;
+    for (int i = 0; i < 20; i++)
+        bad |= sv[i] == NULL;
+    if (bad) {
+        for (int i = 0; i < 20; i++)
+            Py_XDECREF(sv[i]);
+        Py_DECREF(extra);
+        Py_DECREF(room_obj);
+        goto error;
+    }
+    PyObject *stream = new_record(&R_STREAM, sv);
+    if (stream == NULL) {
+        Py_DECREF(extra);
+        Py_DECREF(room_obj);
+        goto error;
+    }
+    PyObject *rv[6] = {stream, stop_value, Py_NewRef(r->pids), extra,
+                       PyLong_FromSsize_t(pos > frame_end ? pos : frame_end), PyLong_FromLong(0)};
+    stop_value = NULL; /* moved into the run */
+    if (rv[4] == NULL || rv[5] == NULL) {
+        for (int i = 0; i < 6; i++)
+            Py_XDECREF(rv[i]);
+        Py_DECREF(room_obj);
+        goto error;
+    }
+    result = new_record(&R_RUN, rv);
+    if (result == NULL) {
+        Py_DECREF(room_obj);
+        goto error;
+    }
+    if (PyList_SetItem(budget, 0, room_obj) < 0) { /* steals room_obj */
+        Py_CLEAR(result);
+        goto error;
+    }
+    if (r->big_seen && PyList_GET_SIZE(r->calls)) {
+        PyObject *dropped = PyObject_CallOneArg(DROP_BIG, r->calls);
+        if (dropped == NULL) {
+            Py_CLEAR(result);
+            goto error;
+        }
+        Py_DECREF(dropped);
+    }
     goto done;
 }
 give_up:
@@ -1335,38 +1656,25 @@ tally(PyObject *self, PyObject *args)
     }
     if (!PyArg_ParseTuple(args, "y*p", &buf, &want_protocol))
         return NULL;
-    const unsigned char *d = buf.buf;
-    Py_ssize_t n = buf.len, counts[256] = {0}, kinds[4] = {0};
-    unsigned char order[256];
-    int norder = 0, top = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (counts[d[i]]++ == 0)
-            order[norder++] = d[i];
-    }
+    PyObject *out = tally_seq(buf.buf, buf.len, want_protocol);
     PyBuffer_Release(&buf);
-    if (n >= 4096) { /* opcode byte order, as the bincount path */
-        norder = 0;
-        for (int c = 0; c < 256; c++)
-            if (counts[c])
-                order[norder++] = (unsigned char)c;
-    }
-    PyObject *dct = PyDict_New();
-    if (dct == NULL)
+    return out;
+}
+
+PyDoc_STRVAR(nesting_doc,
+"nesting(value, cap=256)\n"
+"--\n\n"
+"Return how deeply containers nest inside a value (bounded, cycle-safe; as symbolic._nesting).");
+
+static PyObject *
+nesting(PyObject *self, PyObject *args)
+{
+    PyObject *value;
+    Py_ssize_t cap = 256;
+    if (!PyArg_ParseTuple(args, "O|n", &value, &cap))
         return NULL;
-    for (int i = 0; i < norder; i++) {
-        unsigned char c = order[i];
-        kinds[TALLY_KIND[c] & 3] += counts[c];
-        if (want_protocol && OPCODE_PROTO[c] > top)
-            top = OPCODE_PROTO[c];
-        PyObject *v = PyLong_FromSsize_t(counts[c]);
-        if (v == NULL || PyDict_SetItem(dct, PyTuple_GET_ITEM(OPCODE_NAMES, c), v) < 0) {
-            Py_XDECREF(v);
-            Py_DECREF(dct);
-            return NULL;
-        }
-        Py_DECREF(v);
-    }
-    return Py_BuildValue("(Nnnni)", dct, kinds[1], kinds[2], kinds[3], top);
+    Py_ssize_t n = nesting_of(value, cap);
+    return n < 0 ? NULL : PyLong_FromSsize_t(n);
 }
 
 /* ---- torch tensor entries ---------------------------------------------------------------------------------- */
@@ -1450,6 +1758,7 @@ static PyMethodDef methods[] = {
     {"read_stream", read_stream, METH_VARARGS, read_stream_doc},
     {"zip_directory", zip_directory, METH_VARARGS, zip_directory_doc},
     {"tally", tally, METH_VARARGS, tally_doc},
+    {"nesting", nesting, METH_VARARGS, nesting_doc},
     {"entries_to_read", entries_to_read, METH_VARARGS, entries_to_read_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -327,6 +327,8 @@ def _key_verdict(v: Any, budget: int = 256) -> int:
 
 def _nesting(value: Any, cap: int = 256) -> int:
     """Return how deeply containers nest inside a value (bounded, cycle-safe)."""
+    if _NATIVE is not None:
+        return _NATIVE.nesting(value, cap)  # type: ignore[no-any-return]
     best = 0
     todo = [(value, 0)]
     seen: set[int] = set()
@@ -1206,54 +1208,20 @@ def read_native_stream(
     """
     if _NATIVE is None:
         return None
-    got = _NATIVE.read_stream(
+    return _NATIVE.read_stream(  # type: ignore[no-any-return]
         data,
         start,
         end,
+        location,
+        nested_depth,
         limits.max_opcodes,
         limits.max_stack_depth,
         limits.max_string_literals,
         limits.max_string_chars,
-        decode_budget[0],
+        decode_budget,
         limits.max_decompressed_bytes,
         deadline,
     )
-    if got is None:
-        return None
-    (pos, stop_value, seq, imports, calls, strings, pids, maxd, max_marks, open_marks, first_proto, frame_end,
-     room, big_seen) = got
-    decode_budget[0] = room
-    opcode_counts, n_strings, puts, gets, top_proto = _tally(seq, first_proto < 0)
-    nesting = max_marks if max_marks > open_marks else open_marks
-    if type(stop_value) in _CONTAINERS:
-        d = _nesting(stop_value)
-        if d > nesting:
-            nesting = d
-    stream = Stream(
-        location,
-        start,
-        pos,
-        first_proto if first_proto >= 0 else top_proto,
-        first_proto >= 0,
-        True,
-        len(seq),
-        opcode_counts,
-        seq,
-        imports,
-        calls,
-        strings,
-        n_strings,
-        [],
-        maxd,
-        nesting,
-        puts,
-        gets,
-        nested_depth,
-        0,
-    )
-    if big_seen and calls:
-        _drop_big_references(calls)
-    return StreamRun(stream, stop_value, pids, [], pos if pos > frame_end else frame_end, 0)
 
 
 class _Engine:
@@ -2596,4 +2564,9 @@ if _NATIVE is not None:
         opcode_names=tuple(ops.OPCODE_NAME),
         tally_kinds=_TALLY_TABLE,
         opcode_protos=bytes(_PROTO_OF),
+        Stream=Stream,
+        stream_fields=tuple(f.name for f in dataclasses.fields(Stream)),
+        StreamRun=StreamRun,
+        run_fields=tuple(f.name for f in dataclasses.fields(StreamRun)),
+        drop_big=_drop_big_references,
     )
