@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 import numpy as np
 from scipy import sparse
 from sklearn.ensemble import RandomForestClassifier
@@ -26,6 +28,20 @@ def _tree_contribution_matrix(tree: object, n_features: int) -> sparse.csr_matri
     return sparse.csr_matrix((deltas, (rows, feats)), shape=(n_nodes, n_features))
 
 
+_FOREST_MATRICES: WeakKeyDictionary[RandomForestClassifier, tuple[int, sparse.csr_matrix]] = WeakKeyDictionary()
+"""Per fitted forest: its trees' node contribution matrices stacked in estimator order (built once)."""
+
+
+def _forest_matrix(forest: RandomForestClassifier, n_features: int) -> sparse.csr_matrix:
+    """Return the (total nodes, n_features) contribution matrix of every tree of a forest, cached per forest."""
+    hit = _FOREST_MATRICES.get(forest)
+    if hit is None or hit[0] != n_features:
+        stacked = sparse.vstack([_tree_contribution_matrix(est, n_features) for est in forest.estimators_]).tocsr()
+        hit = (n_features, stacked)
+        _FOREST_MATRICES[forest] = hit
+    return hit[1]
+
+
 def forest_path_contributions(forest: RandomForestClassifier, X: np.ndarray) -> np.ndarray:
     """Return Saabas-style decision-path contributions of each feature to P(malicious), averaged over trees.
 
@@ -33,11 +49,8 @@ def forest_path_contributions(forest: RandomForestClassifier, X: np.ndarray) -> 
     credited to the split's feature; the row's contributions plus the root share give its tree prediction.
     """
     n_features = X.shape[1]
-    out = np.zeros((X.shape[0], n_features))
-    X32 = np.asarray(X, dtype=np.float32)
-    for est in forest.estimators_:
-        paths = est.decision_path(X32)
-        out += np.asarray((paths @ _tree_contribution_matrix(est, n_features)).todense())
+    indicator, _ = forest.decision_path(np.asarray(X, dtype=np.float32))  # every tree's nodes, estimator order
+    out = np.asarray((indicator @ _forest_matrix(forest, n_features)).todense())
     return out / max(len(forest.estimators_), 1)
 
 
