@@ -31,8 +31,10 @@ clock = time.process_time
 """CPU time of this process: the machine is shared, and wall time would charge other jobs' load to us."""
 sys.path.insert(0, str(REPO))
 
+from safepickle_bench.analysis.limits import DEFAULT_LIMITS  # noqa: E402
 from safepickle_bench.analysis.native import load_native, pure_python  # noqa: E402
 from safepickle_bench.analysis.streams import read_streams  # noqa: E402
+from safepickle_bench.analysis.symbolic import read_native_stream  # noqa: E402
 
 NATIVE = load_native()
 """The compiled reader (None when not built or switched off by SAFEPICKLE_PURE_PYTHON=1)."""
@@ -64,6 +66,8 @@ class Timing:
     ours_s: float
     pure_s: float
     """The analyzer with the compiled reader switched off (the pure-Python engine)."""
+    compiled_read_all: bool
+    """Whether the compiled reader read every stream itself (else the Python engine re-read some)."""
     opcodes: int
     genops_error: bool
 
@@ -159,6 +163,11 @@ def time_sample(sample: Sample, repeats: int) -> Timing:
     n_genops, g_err = genops_pass(sample.data) if sample.genops_ok else (0, False)
     read = read_streams(sample.data, sample.name)
     opcodes = sum(s.n_opcodes for s in read.streams)
+    compiled_all = NATIVE is not None and all(
+        read_native_stream(sample.data, s.start, len(sample.data), "x", DEFAULT_LIMITS, 0, time.monotonic() + 60,
+                           [DEFAULT_LIMITS.max_decompressed_bytes]) is not None
+        for s in read.streams if not s.nested_depth and ">" not in s.location
+    )
     for _ in range(repeats):
         if sample.genops_ok:
             t0 = clock()
@@ -171,7 +180,7 @@ def time_sample(sample: Sample, repeats: int) -> Timing:
         read_pure(sample.data, sample.name)
         p_times.append(clock() - t0)
     g = statistics.median(g_times) if g_times else None
-    return Timing(sample, g, statistics.median(o_times), statistics.median(p_times), opcodes, g_err)
+    return Timing(sample, g, statistics.median(o_times), statistics.median(p_times), compiled_all, opcodes, g_err)
 
 
 def big_zip_check(tmp: Path) -> list[str]:
@@ -241,6 +250,34 @@ def fmt_rate(ops: int, seconds: float | None) -> str:
     if not seconds:
         return "n/a"
     return f"{ops / seconds / 1e6:.2f} M/s"
+
+
+def slower_lines(timings: list[Timing]) -> list[str]:
+    """Return a sentence per group on the files the analyzer reads more slowly than genops walks them."""
+    out = []
+    groups: dict[str, list[Timing]] = {}
+    for t in timings:
+        if t.genops_s is not None:
+            groups.setdefault(t.sample.group, []).append(t)
+    for group, ts in groups.items():
+        slow = [t for t in ts if t.genops_s / t.ours_s < 1.0]  # type: ignore[operator]
+        if not slow:
+            out.append(f"- {group}: every file at least as fast as genops.")
+            continue
+        handed = [t for t in slow if not t.compiled_read_all]
+        kept = [t for t in slow if t.compiled_read_all]
+        worst = min(t.genops_s / t.ours_s for t in slow)  # type: ignore[operator]
+        text = (
+            f"- {group}: {len(slow)} of {len(ts)} files slower than genops (worst ratio {worst:.2f}); in "
+            f"{len(handed)} of them the compiled reader gave up (a call with semantics of its own such as getattr, "
+            "attrgetter, methodcaller, __import__ or partial, or an anomaly) and the Python engine read the stream "
+            "again"
+        )
+        if kept:
+            kept_worst = min(t.genops_s / t.ours_s for t in kept)  # type: ignore[operator]
+            text += f"; the other {len(kept)} were read by the compiled reader alone (worst ratio {kept_worst:.2f})"
+        out.append(text + ".")
+    return out
 
 
 def render(timings: list[Timing], big: list[str], repeats: int, load: str, wall: float) -> str:
@@ -324,6 +361,8 @@ def render(timings: list[Timing], big: list[str], repeats: int, load: str, wall:
             if pure_below
             else " The pure-Python engine alone also meets it in this run."
         ),
+        "",
+        *slower_lines(timings),
         "",
         f"genops raised on {len(errors)} wild file(s) (malformed on purpose); it is timed up to its error there, "
         "while the analyzer reads on and records anomalies.",

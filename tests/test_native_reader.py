@@ -200,11 +200,11 @@ def test_native_reader_hands_limits_to_the_engine():
     assert got is not None and got == _engine(big, limits=Limits(max_string_literals=3, max_string_chars=1))[0]
 
 
-_SEEDS = [data for _, data in [(n, pickle.dumps(o, protocol=p)) for n, o in enumerate(_OBJECTS[:30]) for p in (2, 4, 5)]]
+_SEEDS = [pickle.dumps(o, protocol=p) for o in _OBJECTS[:30] for p in range(6)]
 
 
 @needs_native
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.sampled_from(_SEEDS),
     edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4),

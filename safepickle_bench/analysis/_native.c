@@ -32,6 +32,7 @@ static RecordType R_IMPORT;   /* module, name, opcode, offset */
 static RecordType R_STREAM;   /* the 20 fields of result.Stream, in order */
 static RecordType R_RUN;      /* stream, value, persistent_ids, extra_streams, file_end, joblib_arrays */
 static PyObject *DROP_BIG;    /* symbolic._drop_big_references(calls) */
+static PyObject *ARG_READERS; /* tuple of 256: opcodes.ARG_READER (text arguments of protocol 0 opcodes) */
 
 static PyObject *SPECIAL;           /* dict qual -> int */
 static PyObject *JOBLIB_WRAPPERS;   /* frozenset of quals */
@@ -46,7 +47,7 @@ static unsigned char OPCODE_PROTO[256]; /* opcode byte -> protocol that introduc
 static int CONFIGURED = 0;
 
 static PyObject *S_EMPTY, *S_QMARK, *S_REDUCE, *S_NEWOBJ, *S_NEWOBJ_EX, *S_BUILD, *S_GLOBAL, *S_STACK_GLOBAL;
-static PyObject *S_PERSID_CALLABLE, *S_PERSID_KIND;
+static PyObject *S_PERSID_CALLABLE, *S_PERSID_KIND, *S_INST, *S_OBJ;
 
 #define BIG_LITERAL (1 << 16)
 #define HIGHEST_PROTOCOL 5
@@ -147,15 +148,22 @@ configure(PyObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"Global", "Obj", "CallRecord", "LazyCallRecord", "ImportRecord", "special",
                              "joblib_wrappers", "name_mapping", "import_mapping", "decode_call", "too_big",
                              "unknown", "opcode_names", "tally_kinds", "opcode_protos", "Stream", "stream_fields",
-                             "StreamRun", "run_fields", "drop_big", NULL};
+                             "StreamRun", "run_fields", "drop_big", "arg_readers", NULL};
     PyObject *g, *ob, *cr, *lcr, *ir, *sp, *jw, *nm, *im, *dc, *tb, *unk, *names, *stype, *sfields, *rtype, *rfields;
-    PyObject *dropbig;
+    PyObject *dropbig, *readers;
     Py_buffer kinds, protos;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OO!O!OOOO!y*y*OO!OO!O", kwlist, &g, &ob, &cr, &lcr, &ir,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OO!O!OOOO!y*y*OO!OO!OO!", kwlist, &g, &ob, &cr, &lcr, &ir,
                                      &PyDict_Type, &sp, &jw, &PyDict_Type, &nm, &PyDict_Type, &im, &dc, &tb, &unk,
                                      &PyTuple_Type, &names, &kinds, &protos, &stype, &PyTuple_Type, &sfields, &rtype,
-                                     &PyTuple_Type, &rfields, &dropbig))
+                                     &PyTuple_Type, &rfields, &dropbig, &PyTuple_Type, &readers))
         return NULL;
+    if (PyTuple_GET_SIZE(readers) != 256) {
+        PyBuffer_Release(&kinds);
+        PyBuffer_Release(&protos);
+        PyErr_SetString(PyExc_ValueError, "arg_readers must have 256 entries");
+        return NULL;
+    }
+    Py_XSETREF(ARG_READERS, Py_NewRef(readers));
     if (PyTuple_GET_SIZE(sfields) != 20 || PyTuple_GET_SIZE(rfields) != 6) {
         PyBuffer_Release(&kinds);
         PyBuffer_Release(&protos);
@@ -859,7 +867,7 @@ reader_clear(Reader *r)
 
 PyDoc_STRVAR(read_stream_doc,
 "read_stream(data, start, end, location, nested_depth, max_opcodes, max_stack_depth, max_lits, max_chars,\n"
-"            decode_budget, max_decompressed, deadline)\n"
+"            max_int_digits, decode_budget, max_decompressed, deadline)\n"
 "--\n\n"
 "Simulate one pickle stream of `data` from `start`; None when the Python engine must read it.\n\n"
 "Returns a symbolic.StreamRun (decode_budget[0] lowered by what decoding calls produced), or None with\n"
@@ -869,16 +877,19 @@ static PyObject *
 read_stream(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
-    Py_ssize_t start, end, nested_depth, max_ops, max_stack, max_lits, max_chars;
+    Py_ssize_t start, end, nested_depth, max_ops, max_stack, max_lits, max_chars, max_digits;
     long long room, max_decompressed;
     double deadline;
-    PyObject *location, *budget;
+    PyObject *data_obj, *location, *budget;
     if (!CONFIGURED) {
         PyErr_SetString(PyExc_RuntimeError, "_native.configure() was not called");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "y*nnUnnnnnO!Ld", &buf, &start, &end, &location, &nested_depth, &max_ops,
-                          &max_stack, &max_lits, &max_chars, &PyList_Type, &budget, &max_decompressed, &deadline))
+    if (!PyArg_ParseTuple(args, "OnnUnnnnnnO!Ld", &data_obj, &start, &end, &location, &nested_depth, &max_ops,
+                          &max_stack, &max_lits, &max_chars, &max_digits, &PyList_Type, &budget, &max_decompressed,
+                          &deadline))
+        return NULL;
+    if (PyObject_GetBuffer(data_obj, &buf, PyBUF_SIMPLE) < 0)
         return NULL;
     if (PyList_GET_SIZE(budget) < 1 || !PyLong_Check(PyList_GET_ITEM(budget, 0))) {
         PyBuffer_Release(&buf);
@@ -1421,8 +1432,119 @@ read_stream(PyObject *self, PyObject *args)
             pos = p;
             break;
         }
+        case 0x49:   /* INT */
+        case 0x4C:   /* LONG */
+        case 0x46:   /* FLOAT */
+        case 0x53:   /* STRING */
+        case 0x56:   /* UNICODE */
+        case 0x70:   /* PUT */
+        case 0x67:   /* GET */
+        case 0x50:   /* PERSID */
+        case 0x69: { /* INST */
+            /* text arguments: decoded by the engine's own readers (opcodes.ARG_READER), any error -> the engine */
+            PyObject *got = PyObject_CallFunction(PyTuple_GET_ITEM(ARG_READERS, code), "Onnn", data_obj, p, end,
+                                                  max_digits);
+            if (got == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_Exception))
+                    goto error;
+                PyErr_Clear();
+                goto give_up; /* ArgError (truncated, bad argument) or a decoding error: an anomaly */
+            }
+            PyObject *arg = NULL;
+            Py_ssize_t q = -1;
+            if (PyTuple_Check(got) && PyTuple_GET_SIZE(got) == 2) {
+                arg = PyTuple_GET_ITEM(got, 0);
+                q = PyLong_AsSsize_t(PyTuple_GET_ITEM(got, 1));
+            }
+            if (arg == NULL || q < p || q > end) {
+                Py_DECREF(got);
+                if (PyErr_Occurred())
+                    goto error;
+                goto give_up;
+            }
+            Py_INCREF(arg);
+            Py_DECREF(got);
+            if (q - p > BIG_LITERAL)
+                r->big_seen = 1;
+            int rc = GO;
+            if (code == 0x49 || code == 0x4C || code == 0x46) {
+                rc = push(r, arg);
+                arg = NULL;
+            } else if (code == 0x53) { /* bytes kept as latin-1 text, as the engine does */
+                PyObject *t = PyBytes_Check(arg)
+                                  ? PyUnicode_DecodeLatin1(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg), NULL)
+                                  : NULL;
+                if (t == NULL) {
+                    rc = PyErr_Occurred() ? ERR : GIVE_UP;
+                } else if ((rc = note_str(r, t)) == GO) {
+                    rc = push(r, t);
+                } else {
+                    Py_DECREF(t);
+                }
+            } else if (code == 0x56) {
+                if (!PyUnicode_CheckExact(arg))
+                    rc = GIVE_UP;
+                else if ((rc = note_str(r, arg)) == GO) {
+                    rc = push(r, arg);
+                    arg = NULL;
+                }
+            } else if (code == 0x70 || code == 0x67) {
+                Py_ssize_t key = PyLong_Check(arg) ? PyLong_AsSsize_t(arg) : -1;
+                if (key == -1 && PyErr_Occurred())
+                    PyErr_Clear(); /* a huge key: the engine */
+                if (key < 0)
+                    rc = GIVE_UP;
+                else
+                    rc = code == 0x70 ? memo_put(r, (size_t)key) : memo_get(r, (size_t)key);
+            } else if (code == 0x50) {
+                if (PyList_Append(r->pids, arg) < 0) {
+                    rc = ERR;
+                } else {
+                    rc = push(r, make_obj(S_PERSID_CALLABLE, arg, S_PERSID_KIND));
+                }
+            } else { /* INST: the marked items are the arguments of the class the two lines name */
+                PyObject *items = NULL;
+                if (!PyTuple_Check(arg) || PyTuple_GET_SIZE(arg) != 2 ||
+                    !PyUnicode_CheckExact(PyTuple_GET_ITEM(arg, 0)) || !PyUnicode_CheckExact(PyTuple_GET_ITEM(arg, 1)))
+                    rc = GIVE_UP;
+                else
+                    rc = popmark_tuple(r, &items);
+                if (rc == GO) {
+                    rc = do_import(r, PyTuple_GET_ITEM(arg, 0), PyTuple_GET_ITEM(arg, 1), S_INST, off);
+                    if (rc == GO)
+                        rc = do_call(r, pop(r), items, S_INST, off);
+                    else
+                        Py_DECREF(items);
+                }
+            }
+            Py_XDECREF(arg);
+            CHECK(rc);
+            pos = q;
+            break;
+        }
+        case 0x6F: { /* OBJ */
+            PyObject *items;
+            CHECK(popmark(r, &items));
+            Py_ssize_t n = PyList_GET_SIZE(items);
+            if (n == 0) {
+                Py_DECREF(items);
+                goto give_up; /* no class: an anomaly */
+            }
+            PyObject *cls = Py_NewRef(PyList_GET_ITEM(items, 0));
+            PyObject *a = PyList_GetSlice(items, 1, n);
+            Py_DECREF(items);
+            PyObject *t = a == NULL ? NULL : PyList_AsTuple(a);
+            Py_XDECREF(a);
+            if (t == NULL) {
+                Py_DECREF(cls);
+                goto error;
+            }
+            CHECK(do_call(r, cls, t, S_OBJ, off));
+            pos = p;
+            break;
+        }
         default:
-            goto give_up; /* protocol 0 text opcodes, INST/OBJ, EXT, PERSID, buffers, unknown bytes */
+            goto give_up; /* EXT, buffers, LONG4, unknown bytes */
         }
     }
 
@@ -1783,6 +1905,8 @@ PyInit__native(void)
     INTERN(S_STACK_GLOBAL, "STACK_GLOBAL");
     INTERN(S_PERSID_CALLABLE, "<persistent_load>");
     INTERN(S_PERSID_KIND, "persid");
+    INTERN(S_INST, "INST");
+    INTERN(S_OBJ, "OBJ");
 #undef INTERN
     return PyModule_Create(&moduledef);
 }

@@ -1218,6 +1218,7 @@ def read_native_stream(
         limits.max_stack_depth,
         limits.max_string_literals,
         limits.max_string_chars,
+        limits.max_int_digits,
         decode_budget,
         limits.max_decompressed_bytes,
         deadline,
@@ -2569,4 +2570,5 @@ if _NATIVE is not None:
         StreamRun=StreamRun,
         run_fields=tuple(f.name for f in dataclasses.fields(StreamRun)),
         drop_big=_drop_big_references,
+        arg_readers=tuple(ops.ARG_READER),
     )
