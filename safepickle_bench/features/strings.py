@@ -6,17 +6,24 @@ import math
 import re
 from bisect import bisect_right
 from collections import Counter
-from itertools import accumulate
+from collections.abc import Iterable, Set
+from itertools import accumulate, repeat
+from operator import add
+
+import numpy as np
 
 from safepickle_bench.analysis.result import Analysis
 from safepickle_bench.features.taxonomy import load_taxonomy
 
 NAME = "strings"
 
-# What a literal "looks like". Distinct literals are joined with "\n" into one text; for each pattern a
-# cheap substring gate (C-level str.find) picks the few literals that could match, and the regex runs
-# on those only, so a torch state dict of a few hundred tensor names costs microseconds, not a regex
-# scan per literal. No pattern matches across a newline.
+# What a literal "looks like". A literal counts for a pattern when it contains one of the pattern's gate
+# needles (_SHELL_NEEDLES, "://", a digit-dot-digit for IPs, _PATH_NEEDLES, _PYTHON_NEEDLES) and the
+# pattern matches it (base64/hex: the literal is 24+ characters without "." and fully matches). Regexes
+# run on single literals only. To find the few literals worth testing without a scan per literal, the
+# distinct literals are joined with _SEP into one text searched with C-level str.rfind (and, for long ASCII
+# text, a few numpy comparisons); each search selects a superset of the literals that can count and the
+# exact gate + regex then decide, so the counts are those of a plain per-literal loop.
 _WS = r"[ \t\r\f\v]"
 _SHELL_WORDS = (
     "sh|bash|zsh|dash|ksh|csh|cmd|cmd\\.exe|powershell|pwsh|curl|wget|nc|ncat|netcat|socat|telnet|ssh|scp|"
@@ -52,6 +59,21 @@ PYTHON_RE = re.compile(
 _SHELL_NEEDLES = (" ", ";", "&", "|", "`", "$", ">", *_SINGLE_WORD_COMMANDS.split("|"))
 _PATH_NEEDLES = ("/", "\\")
 _PYTHON_NEEDLES = ("(", "__", "import", "lambda", "class", "os.", "subprocess.", "sys.modules")
+# Cheaper supersets of the literals that can count (see _classify). SHELL_RE matches a literal without any
+# of _SHELL_CHARS (its whitespace, newline, operators, "(" and "/") only when the whole literal is a command
+# word (^word$, ignoring case, character by character), and of those only the single-word commands
+# themselves hold a needle (no other command word contains one; the tests check it). Outside its
+# os./subprocess./sys.modules/dunder branches, which hold one of _PYTHON_SUBSTRINGS, PYTHON_RE needs one of
+# _PYTHON_CHARS. An ASCII IPv4 address holds one of _IP_NEEDLES once its digits are zeroed.
+_SEP = "#"  # joins the literals: in no needle, printable ASCII, neither "." nor a digit
+_SHELL_CHARS = " \t\r\f\v\n;&|`$>(/"
+_SINGLE_WORDS = frozenset(_SINGLE_WORD_COMMANDS.split("|"))
+_PYTHON_CHARS = "( \t:"
+_PYTHON_SUBSTRINGS = ("__", "os.", "subprocess.", "sys.modules")
+_IP_NEEDLES = ("0.0.0", "0.00.0", "0.000.0")  # digit, ".", 1-3 digits, ".", digit (zeroed)
+_BLOB_MIN = 24  # base64/hex candidates: at least this long, without "." (_Joined.blob_candidates uses 24)
+_DOT, _SEP_CODE, _ZERO = ord("."), ord(_SEP), ord("0")
+_NUMPY_MIN_CHARS = 4096  # below this, numpy's fixed cost per call outweighs its scans of the joined text
 _SUSPICIOUS_LITERALS = load_taxonomy().suspicious_literals
 _PATTERN_NAMES: tuple[str, ...] = ("shell", "url", "ip", "path", "base64", "hex", "python")
 _SCALARS: dict[str, str] = {
@@ -105,42 +127,171 @@ def _looks_base64(s: str) -> bool:
     return any(c.isdigit() for c in core) and any(c.isupper() for c in core) and any(c.islower() for c in core)
 
 
-def _segments_with(text: str, starts: list[int], needles: tuple[str, ...]) -> list[int]:
-    """Return the indices of the "\n"-joined literals of `text` that contain any of `needles`."""
-    hits: set[int] = set()
-    n = len(starts)
-    for needle in needles:
-        pos = text.find(needle)
-        while pos >= 0:
-            seg = bisect_right(starts, pos) - 1
-            hits.add(seg)
-            pos = text.find(needle, starts[seg + 1]) if seg + 1 < n else -1
-    return sorted(hits)
+class _Joined:
+    """Literals joined with _SEP into one text, with (long ASCII text only) its byte codes and masks."""
+
+    __slots__ = (
+        "literals", "text", "is_ascii", "numpy", "codes", "dots", "sep_mask", "_seps", "_seps_done", "_starts"
+    )
+
+    def __init__(self, literals: list[str]) -> None:
+        self.literals = literals
+        self.text = _SEP.join(literals)
+        self.is_ascii = self.text.isascii()
+        self.numpy = self.is_ascii and len(self.text) >= _NUMPY_MIN_CHARS
+        if self.numpy:  # codes, dots and sep_mask exist for numpy only
+            self.codes = np.frombuffer(self.text.encode("ascii"), np.uint8)
+            self.dots = self.codes == _DOT
+            self.sep_mask = self.codes == _SEP_CODE
+        self._seps: np.ndarray | None = None
+        self._seps_done = False
+        self._starts: list[int] | None = None
+
+    def is_printable(self) -> bool:
+        """Return whether every literal is printable ASCII."""
+        if not self.numpy:
+            return self.is_ascii and self.text.isprintable()
+        codes = self.codes
+        return not len(codes) or (int(codes.min()) >= 0x20 and int(codes.max()) <= 0x7E)
+
+    def separators(self) -> np.ndarray | None:
+        """Return the offsets of the separators, or None without numpy or when a literal holds _SEP."""
+        if not self._seps_done:
+            self._seps_done = True
+            if self.numpy:
+                seps = np.flatnonzero(self.sep_mask)
+                if len(seps) == len(self.literals) - 1:
+                    self._seps = seps
+        return self._seps
+
+    @property
+    def starts(self) -> list[int]:
+        """Return the offset in the text where each literal starts."""
+        if self._starts is None:
+            seps = self.separators()
+            if seps is not None:
+                self._starts = [0, *(seps + 1).tolist()]
+            else:
+                lengths_plus_one = map(add, map(len, self.literals[:-1]), repeat(1))
+                self._starts = list(accumulate(lengths_plus_one, initial=0))
+        return self._starts
+
+    def containing(self, needles: Iterable[str], text: str | None = None) -> set[int]:
+        """Return the indices of the literals that contain any of `needles` (which must not hold _SEP).
+
+        `text` defaults to the joined text; pass a same-length translation of it to search that instead.
+        """
+        text = self.text if text is None else text
+        hits: set[int] = set()
+        for needle in needles:
+            pos = text.rfind(needle)
+            if pos < 0:
+                continue
+            starts = self.starts
+            while pos >= 0:
+                seg = bisect_right(starts, pos) - 1
+                hits.add(seg)
+                pos = text.rfind(needle, 0, starts[seg]) if seg else -1
+        return hits
+
+    def may_hold_ip(self) -> bool:
+        """Return whether the text (numpy) holds digit "." 1-3 digits "." digit, as any IPv4 address does."""
+        digit = (self.codes - _ZERO) < 10
+        dd = digit[:-2] & self.dots[1:-1] & digit[2:]  # digit "." digit from here
+        if not dd.any():
+            return False
+        # d.d.d at i: dd[i] & dd[i+2]; d.dd.d: dd[i] & dd[i+3]; d.ddd.d: dd[i] & digit[i+3] & dd[i+4]
+        return bool(
+            (dd[:-2] & dd[2:]).any()
+            or (dd[:-3] & dd[3:]).any()
+            or (dd[:-4] & digit[3 : max(len(dd) - 1, 3)] & dd[4:]).any()
+        )
+
+    def blob_candidates(self) -> list[str]:
+        """Return a superset of the literals of _BLOB_MIN+ characters without "." or _SEP (as any blob is)."""
+        lits = self.literals
+        if not self.numpy:
+            return lits
+        breaks = self.dots | self.sep_mask
+        # does every window of 24 characters hold a break? (OR over windows of 2, 4, 8, 16, then 16 + 8)
+        w2 = breaks[:-1] | breaks[1:]
+        w4 = w2[:-2] | w2[2:]
+        w8 = w4[:-4] | w4[4:]
+        w16 = w8[:-8] | w8[8:]
+        covered = w16[:-8] | w8[16:]
+        if covered.all():
+            return []
+        seps = self.separators()
+        if seps is None:
+            return lits
+        free = np.flatnonzero(~covered)  # each starts 24 characters of one literal, without a break
+        return [lits[i] for i in np.unique(np.searchsorted(seps, free)).tolist()]
+
+    def longest(self, ordered: bool) -> str | None:
+        """Return the first longest literal (the only one unless `ordered`), or None when it takes a scan."""
+        seps = self.separators()
+        if seps is None:
+            return None
+        n = len(self.literals)
+        bounds = np.empty(n + 1, np.intp)
+        bounds[0], bounds[1:n], bounds[n] = -1, seps, len(self.text)
+        widths = bounds[1:] - bounds[:-1]  # length + 1 of each literal
+        i = int(widths.argmax())
+        if not ordered and np.count_nonzero(widths == widths[i]) > 1:
+            return None
+        return self.literals[i]
 
 
-def _count_matching(pattern: re.Pattern[str], literals: list[str], candidates: list[int]) -> int:
-    """Return how many of the candidate literals `pattern` finds a match in."""
-    if not candidates:
-        return 0
-    return sum(1 for i in candidates if pattern.search(literals[i]) is not None)
+def _count(
+    pattern: re.Pattern[str],
+    literals: list[str],
+    indices: Iterable[int],
+    min_len: int,
+    gate: tuple[str, ...] = (),
+) -> int:
+    """Return how many indexed literals (min_len+ long, with a `gate` needle if any) `pattern` matches in."""
+    return sum(
+        1
+        for i in indices
+        if len(s := literals[i]) >= min_len
+        and (not gate or any(g in s for g in gate))
+        and pattern.search(s) is not None
+    )
+
+
+def _classify(joined: _Joined, min_len: int, members: Set[str]) -> list[int]:
+    """Return the pattern counts over the joined literals at least `min_len` long; `members` is their set."""
+    lits = joined.literals
+    if not lits:
+        return [0] * len(_PATTERN_NAMES)
+    text = joined.text
+    shell = joined.containing(_SHELL_CHARS)
+    words = members & _SINGLE_WORDS
+    if words:
+        shell.update(i for i, s in enumerate(lits) if s in words)
+    url = joined.containing(("://",)) if ":" in text else ()
+    ip: Iterable[int] = ()
+    if not joined.is_ascii:  # \d also matches non-ASCII digits: the plain gate
+        ip = joined.containing(("0.0",), text.translate(_DIGITS_TO_ZERO))
+    elif not joined.numpy or joined.may_hold_ip():  # ASCII IPv4 addresses hold one of _IP_NEEDLES, zeroed
+        ip = joined.containing(_IP_NEEDLES, text.translate(_DIGITS_TO_ZERO))
+    blob_min = max(_BLOB_MIN, min_len)
+    blobs = [s for s in joined.blob_candidates() if len(s) >= blob_min and "." not in s]
+    python = joined.containing((*_PYTHON_CHARS, *_PYTHON_SUBSTRINGS))
+    return [
+        _count(SHELL_RE, lits, shell, min_len, _SHELL_NEEDLES),
+        _count(URL_RE, lits, url, min_len),
+        _count(IP_RE, lits, ip, min_len),
+        _count(PATH_RE, lits, joined.containing(_PATH_NEEDLES), min_len),
+        sum(1 for s in blobs if _looks_base64(s)),
+        sum(1 for s in blobs if HEX_RE.fullmatch(s) is not None),
+        _count(PYTHON_RE, lits, python, min_len, _PYTHON_NEEDLES),
+    ]
 
 
 def classify_many(literals: list[str]) -> list[int]:
     """Return, for distinct literals, how many look like shell, URL, IP, path, base64, hex, Python source."""
-    if not literals:
-        return [0] * len(_PATTERN_NAMES)
-    text = "\n".join(literals)
-    starts = list(accumulate(map(len, literals[:-1]), lambda acc, n: acc + n + 1, initial=0))
-    long_blobs = [s for s in literals if len(s) >= 24 and "." not in s]
-    return [
-        _count_matching(SHELL_RE, literals, _segments_with(text, starts, _SHELL_NEEDLES)),
-        _count_matching(URL_RE, literals, _segments_with(text, starts, ("://",))),
-        _count_matching(IP_RE, literals, _segments_with(text.translate(_DIGITS_TO_ZERO), starts, ("0.0",))),
-        _count_matching(PATH_RE, literals, _segments_with(text, starts, _PATH_NEEDLES)),
-        sum(1 for s in long_blobs if _looks_base64(s)),
-        sum(1 for s in long_blobs if HEX_RE.fullmatch(s) is not None),
-        _count_matching(PYTHON_RE, literals, _segments_with(text, starts, _PYTHON_NEEDLES)),
-    ]
+    return _classify(_Joined(literals), 0, set(literals))
 
 
 def classify(s: str) -> tuple[bool, ...]:
@@ -157,15 +308,19 @@ def compute(analysis: Analysis) -> list[float]:
         n_strings += stream.n_strings
     n_kept = len(kept)
     distinct = set(kept)
-    total = sum(map(len, kept))
-    longest = max(kept, key=len) if kept else ""
-    candidates = [s for s in distinct if len(s) >= 4]  # every output below is order-independent
-    counts = classify_many(candidates)
-    nonascii = 0
-    joined = "".join(candidates)
-    if not (joined.isascii() and joined.isprintable()):
-        nonascii = sum(1 for s in candidates if not (s.isascii() and s.isprintable()))
     nd = len(distinct)
+    # Every output is order-independent but the longest literal (the first of the longest): without repeats,
+    # join the kept literals themselves, in order.
+    in_order = nd == n_kept
+    joined = _Joined(kept if in_order else list(distinct))
+    total = len(joined.text) - max(nd - 1, 0) if in_order else len("".join(kept))
+    longest = joined.longest(in_order)
+    if longest is None:
+        longest = max(kept, key=len) if kept else ""
+    counts = _classify(joined, 4, distinct) if len(longest) >= 4 else [0] * len(_PATTERN_NAMES)
+    nonascii = 0
+    if not joined.is_printable():
+        nonascii = sum(1 for s in joined.literals if len(s) >= 4 and not (s.isascii() and s.isprintable()))
     scalars = {
         "n_strings": max(n_strings, n_kept),
         "n_kept": n_kept,
