@@ -76,8 +76,8 @@ def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for the duration of one file's analysis and featurization.
 
     Analysing a file builds thousands of small containers that live until its row is computed and then die by
-    reference counting; collections in between would only scan them (on a 300-tensor state dict they cost more
-    than the analysis itself). Cyclic garbage a hostile file may leave is collected after the pause as usual.
+    reference counting; a collection in between would only scan them. Freed before the pause ends, they leave
+    nothing for the collector; cyclic garbage a hostile file may leave is collected after the pause as usual.
     """
     was_on = gc.isenabled()
     if was_on:
@@ -91,14 +91,16 @@ def gc_paused() -> Iterator[None]:
 
 def analyze_row(
     path: str, groups: Iterable[str] | None = None, limits: Limits | None = None, analyzer: Analyzer | None = None
-) -> tuple[np.ndarray, bool, Analysis]:
-    """Return one file's feature row, whether it is cacheable, and its analysis (what `extract` does per file)."""
+) -> tuple[np.ndarray, bool]:
+    """Return one file's feature row and whether it may be cached (what `extract` does per file)."""
     with gc_paused():
         analysis = _analyse_safely(analyzer or _default_analyzer, path, limits)
         row, ok = featurize_array(analysis, groups)
-    # an unreadable file may become readable, and a time-limit hit depends on the machine's load:
-    # neither is a property of the bytes, so neither is cached
-    return row, ok and analysis.error is None and not _timed_out(analysis), analysis
+        # an unreadable file may become readable, and a time-limit hit depends on the machine's load:
+        # neither is a property of the bytes, so neither is cached
+        ok = ok and analysis.error is None and not _timed_out(analysis)
+        del analysis  # freed by reference counting while the collector is paused: nothing left to scan
+    return row, ok
 
 
 def _featurize_chunk(
@@ -108,7 +110,7 @@ def _featurize_chunk(
     rows = np.zeros((len(paths), len(feature_columns(groups))), dtype=np.float64)
     cacheable: list[bool] = []
     for i, path in enumerate(paths):
-        rows[i], ok, _ = analyze_row(path, groups, limits, analyzer)
+        rows[i], ok = analyze_row(path, groups, limits, analyzer)
         cacheable.append(ok)
     return rows, cacheable
 

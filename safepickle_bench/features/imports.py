@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from operator import attrgetter
 
 from safepickle_bench.analysis.result import Analysis
 from safepickle_bench.features.taxonomy import BENIGN, UNKNOWN, load_taxonomy
@@ -50,6 +51,8 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+_CALLABLE = attrgetter("callable")
+
 def compute(analysis: Analysis) -> list[float]:
     """Return the import columns of one analysis, in COLUMNS order."""
     tax = _TAXONOMY
@@ -78,7 +81,9 @@ def compute(analysis: Analysis) -> list[float]:
     distinct_norm = {tax.normalise(q) for q in distinct}
     for q in distinct_norm:
         modules.add(q.partition(".")[0])
-    callables = Counter(call.callable for stream in analysis.streams for call in stream.calls)
+    callables: Counter[str] = Counter()
+    for stream in analysis.streams:
+        callables.update(map(_CALLABLE, stream.calls))
     n_calls = n_unresolved = 0
     for name, k in callables.items():
         n_calls += k
