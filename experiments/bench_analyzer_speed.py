@@ -338,7 +338,11 @@ def render(timings: list[Timing], big: list[str], repeats: int, load: str, wall:
         g
         for g, ts in groups.items()
         if any(t.genops_s is not None for t in ts)
-        and statistics.median(t.genops_s / t.ours_s for t in ts if t.genops_s is not None) < 1.0  # type: ignore[operator]
+        and (
+            statistics.median(t.genops_s / t.ours_s for t in ts if t.genops_s is not None) < 1.0  # type: ignore[operator]
+            or sum(t.genops_s for t in ts if t.genops_s is not None)  # type: ignore[misc]
+            < sum(t.ours_s for t in ts if t.genops_s is not None)
+        )
     ]
     pure_below = [
         g
@@ -348,11 +352,12 @@ def render(timings: list[Timing], big: list[str], repeats: int, load: str, wall:
     ]
     lines += [
         "",
-        "Goal (issue 2): ratio >= 1.00 for every group, also per file. "
+        "Goal (issue 2): at least as fast as genops, read here as a group ratio and a median per-file ratio >= 1.00 "
+        "for every group. "
         + (
             "Met in this run."
             if not below
-            else f"Not met in this run for the median per file of: {', '.join(below)}."
+            else f"Not met in this run for: {', '.join(below)}."
         )
         + (
             f" With the compiled reader switched off (pure Python), the median per-file ratio is below 1.00 for: "

@@ -121,3 +121,22 @@ def test_analyze_cli_prints_the_same_json_with_and_without_the_compiled_fast_pat
     assert len(fast) == len(files) >= 100
     for a, b in zip(fast, pure, strict=True):
         assert a == b, a["path"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=3000), min_size=1, max_size=3))
+def test_compiled_ngram_hashing_matches_the_numpy_version(seqs):
+    import numpy as np
+
+    from safepickle_bench.analysis.result import Analysis, Stream
+    from safepickle_bench.features import ngrams
+
+    streams = [Stream(f"f#{i}", 0, len(s), 2, True, True, len(s), {}, s, [], [], [], 0, [], 0, 0, 0, 0, i % 2, 0)
+               for i, s in enumerate(seqs)]
+    analysis = Analysis(path="f", size=0, sha256="", streams=streams)
+    fast = ngrams.compute(analysis)
+    with pure_python():
+        assert ngrams._NATIVE is None
+        slow = ngrams.compute(analysis)
+    assert ngrams._NATIVE is not None
+    assert np.array_equal(fast, slow)

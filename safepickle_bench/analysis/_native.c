@@ -1799,6 +1799,54 @@ nesting(PyObject *self, PyObject *args)
     return n < 0 ? NULL : PyLong_FromSsize_t(n);
 }
 
+
+/* ---- hashed opcode n-grams ----------------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(ngram_counts_doc,
+"ngram_counts(seq, buckets, mult, shift, tri_salt)\n"
+"--\n\n"
+"Return (bigram counts, trigram counts) of an opcode sequence as bytes of `buckets` native int64 each.\n\n"
+"Key of a bigram: (a << 8) | b; of a trigram: ((a << 16) | (b << 8) | c) ^ tri_salt; bucket: (key * mult mod 2**64)\n"
+">> shift (features.ngrams' Fibonacci hashing).");
+
+static PyObject *
+ngram_counts(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t buckets;
+    unsigned long long mult, salt;
+    int shift;
+    if (!PyArg_ParseTuple(args, "y*nKiK", &buf, &buckets, &mult, &shift, &salt))
+        return NULL;
+    if (buckets <= 0 || buckets > 65536 || shift < 1 || shift > 63 || ((uint64_t)1 << (64 - shift)) > (uint64_t)buckets) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "buckets must hold every value of the top 64 - shift bits");
+        return NULL;
+    }
+    PyObject *bi = PyBytes_FromStringAndSize(NULL, buckets * 8), *tri = PyBytes_FromStringAndSize(NULL, buckets * 8);
+    if (bi == NULL || tri == NULL) {
+        Py_XDECREF(bi);
+        Py_XDECREF(tri);
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    int64_t *b = (int64_t *)PyBytes_AS_STRING(bi), *t = (int64_t *)PyBytes_AS_STRING(tri);
+    memset(b, 0, buckets * 8);
+    memset(t, 0, buckets * 8);
+    const unsigned char *d = buf.buf;
+    Py_ssize_t n = buf.len;
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        uint64_t key = ((uint64_t)d[i] << 8) | d[i + 1];
+        b[(key * mult) >> shift]++;
+        if (i + 2 < n) {
+            uint64_t k3 = ((key << 8) | d[i + 2]) ^ salt;
+            t[(k3 * mult) >> shift]++;
+        }
+    }
+    PyBuffer_Release(&buf);
+    return Py_BuildValue("(NN)", bi, tri);
+}
+
 /* ---- torch tensor entries ---------------------------------------------------------------------------------- */
 
 /* Whether `name` matches (^|/)(data|constants)/\d+$ (re.search, no flags): `$` also before a final newline. */
@@ -1881,6 +1929,7 @@ static PyMethodDef methods[] = {
     {"zip_directory", zip_directory, METH_VARARGS, zip_directory_doc},
     {"tally", tally, METH_VARARGS, tally_doc},
     {"nesting", nesting, METH_VARARGS, nesting_doc},
+    {"ngram_counts", ngram_counts, METH_VARARGS, ngram_counts_doc},
     {"entries_to_read", entries_to_read, METH_VARARGS, entries_to_read_doc},
     {NULL, NULL, 0, NULL},
 };

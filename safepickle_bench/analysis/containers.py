@@ -43,7 +43,7 @@ _HEAD = 64
 _PEEK = 512
 
 # --- magic bytes -------------------------------------------------------------------------------
-_NATIVE = load_native()
+_NATIVE = load_native(__name__)
 _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_CENTRAL = b"PK\x01\x02"
 _ZIP_EOCD = b"PK\x05\x06"

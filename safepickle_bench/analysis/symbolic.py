@@ -2547,7 +2547,7 @@ class _BadArg:
 _BAD = _BadArg()
 
 
-_NATIVE = load_native()
+_NATIVE = load_native(__name__)
 if _NATIVE is not None:
     _NATIVE.configure(
         Global=Global,
