@@ -127,17 +127,21 @@ def analysis_and_features(path: str) -> tuple[float, float]:
 
 def latency(paths: list[str], repeats: int) -> dict[str, float]:
     """Return median and p95 ms per file of analysis+features (compiled reader, then pure Python), of
-    features alone, and of a bare genops pass; each the best of `repeats` interleaved runs per file."""
+    features alone, and of a bare genops pass; each the best of `repeats` runs per file."""
     both, feats, bare, pure = [], [], [], []
     for p in paths:
         best_both = best_feat = best_bare = best_pure = float("inf")
         regions = pickle_regions(p)
+        # one file at a time, each way `repeats` times in a row (as extract reads a file: once, in one mode),
+        # the three ways side by side on the same file so that they see the same machine state
         for _ in range(repeats):
             total, feat = analysis_and_features(p)
             best_both = min(best_both, total)
             best_feat = min(best_feat, feat)
-            with pure_python():
+        with pure_python():
+            for _ in range(repeats):
                 best_pure = min(best_pure, analysis_and_features(p)[0])
+        for _ in range(repeats):
             best_bare = min(best_bare, genops_seconds(regions))
         both.append(best_both * 1e3)
         feats.append(best_feat * 1e3)
@@ -169,7 +173,7 @@ def throughput(paths: list[str], n_jobs: int, repeats: int) -> float:
 def main() -> int:
     """Run the benchmark and write the Markdown report."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--torch-files", type=int, default=20)
     ap.add_argument("--joblib-files", type=int, default=12)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "feature_speed.md")
@@ -199,7 +203,7 @@ def main() -> int:
         f"{FEATURE_VERSION}), with the cyclic GC paused per file as `extract` does, best of {args.repeats} runs per "
         "file, cache off. The analyzer's compiled fast paths (`safepickle_bench/analysis/_native.c`) were "
         + ("on" if load_native() is not None else "NOT available")
-        + "; the `pure Python` column is the same measurement with them switched off (interleaved). "
+        + "; the `pure Python` column is the same measurement with them switched off, on each file right after. "
         "Throughput: `extract(paths, "
         "cache=False, n_jobs=N)` over all the files below together (repeated to at least 1000 files; the cache is "
         "off, so every copy is analysed), warm worker pool, best of "

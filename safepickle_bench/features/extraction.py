@@ -45,7 +45,8 @@ def _analyzer_version() -> str:
     declared = getattr(analysis_pkg, "ANALYZER_VERSION", None)
     h = hashlib.sha256(TAXONOMY_PATH.read_bytes())
     if declared is None:
-        for src in sorted(Path(analysis_pkg.__file__).parent.glob("*.py")):
+        folder = Path(analysis_pkg.__file__).parent
+        for src in sorted(folder.glob("*.py")) + sorted(folder.glob("*.c")):  # the compiled reader's source too
             h.update(src.name.encode())
             h.update(src.read_bytes())
     return f"{declared or 'src'}-{h.hexdigest()[:16]}"
