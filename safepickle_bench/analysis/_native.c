@@ -13,6 +13,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -53,64 +54,48 @@ static PyObject *S_PERSID_CALLABLE, *S_PERSID_KIND, *S_INST, *S_OBJ;
 #define HIGHEST_PROTOCOL 5
 #define MAX_MEMO_KEY (1 << 22)
 
+/* The slot offsets of `type`'s fields named in the tuple `names` (looked up along the MRO, so inherited slots
+ * count); the record is then built by new_record in that order. */
 static int
-record_offsets(RecordType *rt, PyObject *type, PyObject *owners, const char *const *names, int n)
+record_offsets(RecordType *rt, PyObject *type, PyObject *names)
 {
-    /* owners: a tuple of classes, one per name, where the slot descriptor of that name lives */
-    if (!PyType_Check(type)) {
-        PyErr_SetString(PyExc_TypeError, "record type expected");
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (!PyType_Check(type) || n > 24) {
+        PyErr_SetString(PyExc_TypeError, "a slotted record type of at most 24 fields expected");
         return -1;
     }
     rt->type = (PyTypeObject *)type;
-    rt->n = n;
-    for (int i = 0; i < n; i++) {
-        PyObject *owner = PyTuple_GET_ITEM(owners, i);
-        PyObject *descr = PyObject_GetAttrString(owner, names[i]);
+    rt->n = (int)n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *descr = PyObject_GetAttr(type, PyTuple_GET_ITEM(names, i));
         if (descr == NULL)
             return -1;
-        if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        if (!Py_IS_TYPE(descr, &PyMemberDescr_Type) ||
+            (((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX &&
+             ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT)) {
+            PyErr_Format(PyExc_TypeError, "%R is not a slot holding an object", PyTuple_GET_ITEM(names, i));
             Py_DECREF(descr);
-            PyErr_Format(PyExc_TypeError, "%s is not a slot", names[i]);
             return -1;
         }
-        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
-        if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
-            Py_DECREF(descr);
-            PyErr_Format(PyExc_TypeError, "slot %s does not hold an object", names[i]);
-            return -1;
-        }
-        rt->off[i] = m->offset;
+        rt->off[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
         Py_DECREF(descr);
     }
+    Py_INCREF(type); /* kept alive for the module's life */
     return 0;
 }
 
-/* Offsets of every slot named in the tuple `names`, all declared on `type` itself. */
+/* record_offsets with the field names given as C strings. */
 static int
-record_offsets_named(RecordType *rt, PyObject *type, PyObject *names)
+record_offsets_of(RecordType *rt, PyObject *type, const char *format, ...)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(names);
-    if (n > 24) {
-        PyErr_SetString(PyExc_ValueError, "too many fields");
+    va_list va;
+    va_start(va, format);
+    PyObject *names = Py_VaBuildValue(format, va);
+    va_end(va);
+    if (names == NULL)
         return -1;
-    }
-    const char *cnames[24];
-    PyObject *owners = PyTuple_New(n);
-    if (owners == NULL)
-        return -1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *nm = PyTuple_GET_ITEM(names, i);
-        cnames[i] = PyUnicode_Check(nm) ? PyUnicode_AsUTF8(nm) : NULL;
-        if (cnames[i] == NULL) {
-            Py_DECREF(owners);
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "field names must be str");
-            return -1;
-        }
-        PyTuple_SET_ITEM(owners, i, Py_NewRef(type));
-    }
-    int rc = record_offsets(rt, type, owners, cnames, (int)n);
-    Py_DECREF(owners);
+    int rc = record_offsets(rt, type, names);
+    Py_DECREF(names);
     return rc;
 }
 
@@ -145,69 +130,37 @@ slot_set(PyObject *o, RecordType *rt, int i, PyObject *v)
 static PyObject *
 configure(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"Global", "Obj", "CallRecord", "LazyCallRecord", "ImportRecord", "special",
-                             "joblib_wrappers", "name_mapping", "import_mapping", "decode_call", "too_big",
-                             "unknown", "opcode_names", "tally_kinds", "opcode_protos", "Stream", "stream_fields",
-                             "StreamRun", "run_fields", "drop_big", "arg_readers", NULL};
-    PyObject *g, *ob, *cr, *lcr, *ir, *sp, *jw, *nm, *im, *dc, *tb, *unk, *names, *stype, *sfields, *rtype, *rfields;
-    PyObject *dropbig, *readers;
+    static char *kwlist[] = {"Global", "Obj", "LazyCallRecord", "ImportRecord", "special", "joblib_wrappers",
+                             "name_mapping", "import_mapping", "decode_call", "too_big", "unknown", "opcode_names",
+                             "tally_kinds", "opcode_protos", "Stream", "stream_fields", "StreamRun", "run_fields",
+                             "drop_big", "arg_readers", NULL};
+    PyObject *g, *ob, *lcr, *ir, *sp, *jw, *nm, *im, *dc, *tb, *unk, *names, *stype, *sfields, *rtype, *rfields;
+    PyObject *dropbig, *readers, *result = NULL;
     Py_buffer kinds, protos;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OO!O!OOOO!y*y*OO!OO!OO!", kwlist, &g, &ob, &cr, &lcr, &ir,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOO!OO!O!OOOO!y*y*OO!OO!OO!", kwlist, &g, &ob, &lcr, &ir,
                                      &PyDict_Type, &sp, &jw, &PyDict_Type, &nm, &PyDict_Type, &im, &dc, &tb, &unk,
                                      &PyTuple_Type, &names, &kinds, &protos, &stype, &PyTuple_Type, &sfields, &rtype,
                                      &PyTuple_Type, &rfields, &dropbig, &PyTuple_Type, &readers))
         return NULL;
-    if (PyTuple_GET_SIZE(readers) != 256) {
-        PyBuffer_Release(&kinds);
-        PyBuffer_Release(&protos);
-        PyErr_SetString(PyExc_ValueError, "arg_readers must have 256 entries");
-        return NULL;
-    }
-    Py_XSETREF(ARG_READERS, Py_NewRef(readers));
-    if (PyTuple_GET_SIZE(sfields) != 20 || PyTuple_GET_SIZE(rfields) != 6) {
-        PyBuffer_Release(&kinds);
-        PyBuffer_Release(&protos);
-        PyErr_SetString(PyExc_ValueError, "Stream has 20 fields and StreamRun 6");
-        return NULL;
-    }
-    if (record_offsets_named(&R_STREAM, stype, sfields) < 0 || record_offsets_named(&R_RUN, rtype, rfields) < 0) {
-        PyBuffer_Release(&kinds);
-        PyBuffer_Release(&protos);
-        return NULL;
-    }
-    Py_INCREF(stype);
-    Py_INCREF(rtype);
-    Py_XSETREF(DROP_BIG, Py_NewRef(dropbig));
-    if (PyTuple_GET_SIZE(names) != 256 || kinds.len != 256 || protos.len != 256) {
-        PyBuffer_Release(&kinds);
-        PyBuffer_Release(&protos);
+    if (PyTuple_GET_SIZE(readers) != 256 || PyTuple_GET_SIZE(names) != 256 || kinds.len != 256 || protos.len != 256) {
         PyErr_SetString(PyExc_ValueError, "opcode tables must have 256 entries");
-        return NULL;
+        goto done;
     }
+    if (PyTuple_GET_SIZE(sfields) != 20 || PyTuple_GET_SIZE(rfields) != 6) {
+        PyErr_SetString(PyExc_ValueError, "Stream has 20 fields and StreamRun 6");
+        goto done;
+    }
+    if (record_offsets(&R_STREAM, stype, sfields) < 0 || record_offsets(&R_RUN, rtype, rfields) < 0 ||
+        record_offsets_of(&R_GLOBAL, g, "(sss)", "module", "name", "qual") < 0 ||
+        record_offsets_of(&R_OBJ, ob, "(sssss)", "callable", "args", "state", "kind", "extra") < 0 ||
+        record_offsets_of(&R_CALL, lcr, "(ssss)", "callable", "opcode", "offset", "_raw") < 0 ||
+        record_offsets_of(&R_IMPORT, ir, "(ssss)", "module", "name", "opcode", "offset") < 0)
+        goto done;
     memcpy(TALLY_KIND, kinds.buf, 256);
     memcpy(OPCODE_PROTO, protos.buf, 256);
-    PyBuffer_Release(&kinds);
-    PyBuffer_Release(&protos);
     Py_XSETREF(OPCODE_NAMES, Py_NewRef(names));
-    static const char *const gnames[] = {"module", "name", "qual"};
-    static const char *const onames[] = {"callable", "args", "state", "kind", "extra"};
-    static const char *const cnames[] = {"callable", "opcode", "offset", "_raw"};
-    static const char *const inames[] = {"module", "name", "opcode", "offset"};
-    PyObject *owners = NULL;
-    owners = PyTuple_Pack(3, g, g, g);
-    if (owners == NULL || record_offsets(&R_GLOBAL, g, owners, gnames, 3) < 0)
-        goto fail;
-    Py_SETREF(owners, PyTuple_Pack(5, ob, ob, ob, ob, ob));
-    if (owners == NULL || record_offsets(&R_OBJ, ob, owners, onames, 5) < 0)
-        goto fail;
-    Py_SETREF(owners, PyTuple_Pack(4, cr, cr, cr, lcr));
-    if (owners == NULL || record_offsets(&R_CALL, lcr, owners, cnames, 4) < 0)
-        goto fail;
-    Py_SETREF(owners, PyTuple_Pack(4, ir, ir, ir, ir));
-    if (owners == NULL || record_offsets(&R_IMPORT, ir, owners, inames, 4) < 0)
-        goto fail;
-    Py_CLEAR(owners);
-    Py_INCREF(g); Py_INCREF(ob); Py_INCREF(lcr); Py_INCREF(ir); /* kept alive for the module's life */
+    Py_XSETREF(ARG_READERS, Py_NewRef(readers));
+    Py_XSETREF(DROP_BIG, Py_NewRef(dropbig));
     Py_XSETREF(SPECIAL, Py_NewRef(sp));
     Py_XSETREF(JOBLIB_WRAPPERS, Py_NewRef(jw));
     Py_XSETREF(NAME_MAPPING, Py_NewRef(nm));
@@ -217,10 +170,11 @@ configure(PyObject *self, PyObject *args, PyObject *kw)
     UNKNOWN_TYPE = Py_TYPE(unk);
     Py_INCREF(UNKNOWN_TYPE);
     CONFIGURED = 1;
-    Py_RETURN_NONE;
-fail:
-    Py_XDECREF(owners);
-    return NULL;
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&kinds);
+    PyBuffer_Release(&protos);
+    return result;
 }
 
 
@@ -456,9 +410,9 @@ pop(Reader *r) /* new reference; caller checked ABOVE(r) >= 1 */
     return r->st.items[--r->st.len];
 }
 
-/* Pop down to the last MARK: items returned as a new list; GIVE_UP when there is no MARK. */
+/* Pop down to the last MARK: the items as a new list (or tuple); GIVE_UP when there is no MARK. */
 static int
-popmark(Reader *r, PyObject **out)
+popmark(Reader *r, PyObject **out, int as_tuple)
 {
     if (r->nmarks > r->max_marks)
         r->max_marks = r->nmarks;
@@ -467,34 +421,17 @@ popmark(Reader *r, PyObject **out)
     Py_ssize_t k = r->marks[--r->nmarks];
     r->fence = r->nmarks ? r->marks[r->nmarks - 1] : 0;
     Py_ssize_t n = r->st.len - k;
-    PyObject *lst = PyList_New(n);
-    if (lst == NULL)
+    PyObject *items = as_tuple ? PyTuple_New(n) : PyList_New(n);
+    if (items == NULL)
         return ERR;
-    for (Py_ssize_t i = 0; i < n; i++)
-        PyList_SET_ITEM(lst, i, r->st.items[k + i]); /* references move to the list */
+    for (Py_ssize_t i = 0; i < n; i++) { /* references move to the new container */
+        if (as_tuple)
+            PyTuple_SET_ITEM(items, i, r->st.items[k + i]);
+        else
+            PyList_SET_ITEM(items, i, r->st.items[k + i]);
+    }
     r->st.len = k;
-    *out = lst;
-    return GO;
-}
-
-/* Same, as a tuple. */
-static int
-popmark_tuple(Reader *r, PyObject **out)
-{
-    if (r->nmarks > r->max_marks)
-        r->max_marks = r->nmarks;
-    if (r->nmarks == 0)
-        return GIVE_UP;
-    Py_ssize_t k = r->marks[--r->nmarks];
-    r->fence = r->nmarks ? r->marks[r->nmarks - 1] : 0;
-    Py_ssize_t n = r->st.len - k;
-    PyObject *t = PyTuple_New(n);
-    if (t == NULL)
-        return ERR;
-    for (Py_ssize_t i = 0; i < n; i++)
-        PyTuple_SET_ITEM(t, i, r->st.items[k + i]);
-    r->st.len = k;
-    *out = t;
+    *out = items;
     return GO;
 }
 
@@ -814,6 +751,24 @@ push_bytes(Reader *r, const unsigned char *p, Py_ssize_t n, int as_bytearray)
     return push(r, b);
 }
 
+/* A literal whose unsigned little-endian length of `width` bytes (1, 4 or 8) follows the opcode at p: where its
+ * bytes start and how many; GIVE_UP when it runs past the end (truncated: an anomaly). */
+static int
+sized_literal(Reader *r, Py_ssize_t p, int width, Py_ssize_t *at, Py_ssize_t *len)
+{
+    if (r->end - p < width)
+        return GIVE_UP;
+    const unsigned char *h = r->d + p;
+    uint64_t n = width == 1 ? h[0] : width == 4 ? u32le(h) : u64le(h);
+    if (n > (uint64_t)(r->end - p - width))
+        return GIVE_UP;
+    if (n + (uint64_t)width > BIG_LITERAL)
+        r->big_seen = 1;
+    *at = p + width;
+    *len = (Py_ssize_t)n;
+    return GO;
+}
+
 /* A GLOBAL line: strict UTF-8, not empty; GIVE_UP otherwise (an anomaly). */
 static int
 read_line(Reader *r, Py_ssize_t *pos, PyObject **out)
@@ -1003,7 +958,7 @@ read_stream(PyObject *self, PyObject *args)
             break;
         case 0x31: { /* POP_MARK */
             PyObject *items;
-            CHECK(popmark(r, &items));
+            CHECK(popmark(r, &items, 0));
             Py_DECREF(items);
             pos = p;
             break;
@@ -1075,65 +1030,21 @@ read_stream(PyObject *self, PyObject *args)
             pos = p + 1 + n;
             break;
         }
-        case 0x8C: { /* SHORT_BINUNICODE */
-            NEED(1);
-            Py_ssize_t n = d[p];
-            NEED(1 + n);
-            CHECK(push_text(r, d + p + 1, n));
-            pos = p + 1 + n;
-            break;
-        }
-        case 0x58: { /* BINUNICODE */
-            NEED(4);
-            uint64_t n = u32le(d + p);
-            if (n > (uint64_t)(end - p - 4))
-                goto give_up;
-            if (n + 4 > BIG_LITERAL)
-                r->big_seen = 1;
-            CHECK(push_text(r, d + p + 4, (Py_ssize_t)n));
-            pos = p + 4 + (Py_ssize_t)n;
-            break;
-        }
-        case 0x8D: { /* BINUNICODE8 */
-            NEED(8);
-            uint64_t n = u64le(d + p);
-            if (n > (uint64_t)(end - p - 8))
-                goto give_up;
-            if (n + 8 > BIG_LITERAL)
-                r->big_seen = 1;
-            CHECK(push_text(r, d + p + 8, (Py_ssize_t)n));
-            pos = p + 8 + (Py_ssize_t)n;
-            break;
-        }
-        case 0x43: { /* SHORT_BINBYTES */
-            NEED(1);
-            Py_ssize_t n = d[p];
-            NEED(1 + n);
-            CHECK(push_bytes(r, d + p + 1, n, 0));
-            pos = p + 1 + n;
-            break;
-        }
-        case 0x42: { /* BINBYTES */
-            NEED(4);
-            uint64_t n = u32le(d + p);
-            if (n > (uint64_t)(end - p - 4))
-                goto give_up;
-            if (n + 4 > BIG_LITERAL)
-                r->big_seen = 1;
-            CHECK(push_bytes(r, d + p + 4, (Py_ssize_t)n, 0));
-            pos = p + 4 + (Py_ssize_t)n;
-            break;
-        }
-        case 0x8E:   /* BINBYTES8 */
+        case 0x8C: /* SHORT_BINUNICODE */
+        case 0x58: /* BINUNICODE */
+        case 0x8D: /* BINUNICODE8 */
+        case 0x43: /* SHORT_BINBYTES */
+        case 0x42: /* BINBYTES */
+        case 0x8E: /* BINBYTES8 */
         case 0x96: { /* BYTEARRAY8 */
-            NEED(8);
-            uint64_t n = u64le(d + p);
-            if (n > (uint64_t)(end - p - 8))
-                goto give_up;
-            if (n + 8 > BIG_LITERAL)
-                r->big_seen = 1;
-            CHECK(push_bytes(r, d + p + 8, (Py_ssize_t)n, code == 0x96));
-            pos = p + 8 + (Py_ssize_t)n;
+            int width = (code == 0x8C || code == 0x43) ? 1 : (code == 0x58 || code == 0x42) ? 4 : 8;
+            Py_ssize_t at, n;
+            CHECK(sized_literal(r, p, width, &at, &n));
+            if (code == 0x8C || code == 0x58 || code == 0x8D)
+                CHECK(push_text(r, d + at, n));
+            else
+                CHECK(push_bytes(r, d + at, n, code == 0x96));
+            pos = at + n;
             break;
         }
         case 0x55:   /* SHORT_BINSTRING */
@@ -1180,7 +1091,7 @@ read_stream(PyObject *self, PyObject *args)
             break;
         case 0x74: { /* TUPLE */
             PyObject *t;
-            CHECK(popmark_tuple(r, &t));
+            CHECK(popmark(r, &t, 1));
             CHECK(push(r, t));
             pos = p;
             break;
@@ -1213,14 +1124,14 @@ read_stream(PyObject *self, PyObject *args)
         }
         case 0x6C: { /* LIST */
             PyObject *items;
-            CHECK(popmark(r, &items));
+            CHECK(popmark(r, &items, 0));
             CHECK(push(r, items));
             pos = p;
             break;
         }
         case 0x64: { /* DICT */
             PyObject *items;
-            CHECK(popmark(r, &items));
+            CHECK(popmark(r, &items, 0));
             PyObject *dct = PyDict_New();
             if (dct == NULL) {
                 Py_DECREF(items);
@@ -1252,7 +1163,7 @@ read_stream(PyObject *self, PyObject *args)
         case 0x75:   /* SETITEMS */
         case 0x90: { /* ADDITEMS */
             PyObject *items;
-            CHECK(popmark(r, &items));
+            CHECK(popmark(r, &items, 0));
             if (ABOVE(r) < 1) {
                 Py_DECREF(items);
                 goto give_up;
@@ -1278,7 +1189,7 @@ read_stream(PyObject *self, PyObject *args)
         }
         case 0x91: { /* FROZENSET */
             PyObject *items;
-            CHECK(popmark(r, &items));
+            CHECK(popmark(r, &items, 0));
             Py_ssize_t n = PyList_GET_SIZE(items);
             for (Py_ssize_t i = 0; i < n; i++)
                 if (!scalar_key(PyList_GET_ITEM(items, i))) {
@@ -1508,7 +1419,7 @@ read_stream(PyObject *self, PyObject *args)
                     !PyUnicode_CheckExact(PyTuple_GET_ITEM(arg, 0)) || !PyUnicode_CheckExact(PyTuple_GET_ITEM(arg, 1)))
                     rc = GIVE_UP;
                 else
-                    rc = popmark_tuple(r, &items);
+                    rc = popmark(r, &items, 1);
                 if (rc == GO) {
                     rc = do_import(r, PyTuple_GET_ITEM(arg, 0), PyTuple_GET_ITEM(arg, 1), S_INST, off);
                     if (rc == GO)
@@ -1524,7 +1435,7 @@ read_stream(PyObject *self, PyObject *args)
         }
         case 0x6F: { /* OBJ */
             PyObject *items;
-            CHECK(popmark(r, &items));
+            CHECK(popmark(r, &items, 0));
             Py_ssize_t n = PyList_GET_SIZE(items);
             if (n == 0) {
                 Py_DECREF(items);

@@ -2552,7 +2552,6 @@ if _NATIVE is not None:
     _NATIVE.configure(
         Global=Global,
         Obj=Obj,
-        CallRecord=CallRecord,
         LazyCallRecord=LazyCallRecord,
         ImportRecord=ImportRecord,
         special=_SPECIAL,

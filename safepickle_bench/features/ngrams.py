@@ -17,6 +17,8 @@ _SHIFT = np.uint64(64 - int(BUCKETS).bit_length() + 1)
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 _TRI_SALT = np.uint64(0xC2B2AE3D27D4EB4F)
 _NATIVE = load_native(__name__)
+_HASHING = (BUCKETS, int(_MULT), int(_SHIFT), int(_TRI_SALT))
+"""The hashing constants as the compiled counter takes them."""
 
 BIGRAM_COLUMNS: tuple[str, ...] = tuple(f"{NAME}__bi_{i:03d}" for i in range(BUCKETS))
 TRIGRAM_COLUMNS: tuple[str, ...] = tuple(f"{NAME}__tri_{i:03d}" for i in range(BUCKETS))
@@ -51,7 +53,7 @@ def compute(analysis: Analysis) -> np.ndarray:
         if stream.nested_depth or len(stream.opcode_seq) < 2:
             continue
         if _NATIVE is not None:  # the same hashing, compiled (tests/test_native_helpers.py compares both)
-            b, t = _NATIVE.ngram_counts(stream.opcode_seq, BUCKETS, int(_MULT), int(_SHIFT), int(_TRI_SALT))
+            b, t = _NATIVE.ngram_counts(stream.opcode_seq, *_HASHING)
             bi += np.frombuffer(b, dtype=np.int64)
             tri += np.frombuffer(t, dtype=np.int64)
             continue
