@@ -270,8 +270,9 @@ def test_hydra_build_data_task_builds_hf_hub(tmp_path, hub_files):
     data_dir = tmp_path / "data"
     _populate(data_dir / "hf_hub" / "small" / "hf_cache", hub_files)
     source = _source_list(tmp_path / "list.csv")
-    conf_dir = Path(__file__).resolve().parents[1] / "conf"
-    with initialize_config_dir(config_dir=str(conf_dir), version_base=None):
+    from safepickle_bench.paths import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         cfg = compose(
             "config",
             overrides=[

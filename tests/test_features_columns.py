@@ -6,15 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from safepickle_bench.features import GROUPS, FeatureConfig, feature_columns, feature_groups, resolve_groups
 from safepickle_bench.features.columns_doc import COLUMNS_DOC, render_columns_doc
+from safepickle_bench.paths import CONF_DIR
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "features"
+CONF = CONF_DIR / "features"
 
 
 def test_columns_are_named_by_group_unique_and_in_group_order():

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from safepickle_bench.paths import CONF_DIR
 from safepickle_bench.scanners.base import load_all
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = CONF_DIR
 
 
 @pytest.mark.parametrize("yaml_path", sorted((CONF / "scanner").glob("*.yaml")), ids=lambda p: p.stem)

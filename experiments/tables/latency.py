@@ -23,11 +23,11 @@ import time
 import numpy as np
 import pandas as pd
 
+from safepickle_bench import paths
 from safepickle_bench.reporting.experiment_runs import (
     MODELS,
     OUR_FEATURES,
     PAPER_FEATURES,
-    REPO,
     ReportContext,
     add_context_args,
     compose_config,
@@ -100,7 +100,7 @@ def model_for(ctx: ReportContext, model: str, features: str) -> tuple[object, li
     """Return (estimator, columns, source): the exported model when present, else one fitted here."""
     from safepickle_bench.models.detector import load_detector
 
-    models_dir = ctx.models_dir or (REPO / "models")
+    models_dir = ctx.models_dir or paths.models_dir()
     export = models_dir / f"{model}_hf"
     if features == OUR_FEATURES and (export / "detector.json").is_file():
         det = load_detector(export)

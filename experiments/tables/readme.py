@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from safepickle_bench.reporting.experiment_runs import REPO
+from safepickle_bench import paths
 from safepickle_bench.reporting.paper import PAPER, SCANNER_TIME_TEXT, paper_pct, paper_value
 from safepickle_bench.reporting.results_tables import num, pct
 from safepickle_bench.reporting.tables import markdown_table
@@ -265,7 +265,7 @@ def claims(out: Path) -> list[dict[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     """Write results/README.md from the tables."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(REPO / "results"))
+    ap.add_argument("--out", default=str(paths.results_dir()))
     ap.add_argument("--small", action="store_true", help="accepted for symmetry with the other scripts")
     ap.add_argument("--tracking-uri", default=None, help="accepted for symmetry (nothing is tracked)")
     ap.add_argument("--models-dir", default=None, help="accepted for symmetry (no model is used)")

@@ -1,19 +1,19 @@
-"""The Hydra application: compose `conf/`, dispatch `task=` to its entry function, record crashes in MLflow."""
+"""The Hydra application: compose the packaged `conf/`, dispatch `task=` to its entry function, record crashes in MLflow."""
 
 from __future__ import annotations
 
 import logging
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
+from safepickle_bench.paths import CONF_DIR
+
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 TASKS: tuple[str, ...] = ("train", "build_data", "scanners", "attack")
 
 

@@ -25,10 +25,10 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from safepickle_bench.pipeline.app import CONF_DIR, run_task
+from safepickle_bench import paths
+from safepickle_bench.pipeline.app import run_task
 
 log = logging.getLogger(__name__)
-REPO = CONF_DIR.parent
 
 SUPERVISED: tuple[str, ...] = ("rf", "catboost", "xgboost", "lightgbm", "logreg", "linear_svm", "knn", "mlp")
 UNSUPERVISED: tuple[str, ...] = ("autoencoder", "iforest", "lof", "ocsvm")
@@ -48,7 +48,7 @@ class ReportContext:
     fast: bool = False
     tracking_uri: str | None = None
     models_dir: Path | None = None
-    data_dir: Path = REPO / "data"
+    data_dir: Path = field(default_factory=paths.data_dir)
 
     @property
     def small(self) -> bool:
@@ -64,7 +64,7 @@ class ReportContext:
 
     def overrides(self) -> list[str]:
         """Return the Hydra overrides every run of this context shares."""
-        out = [f"paths.root_dir={REPO}", f"paths.data_dir={self.data_dir}", f"paths.results_dir={self.out_dir}",
+        out = [f"paths.root_dir={paths.root_dir()}", f"paths.data_dir={self.data_dir}", f"paths.results_dir={self.out_dir}",
                f"dataset.size={self.size}"]
         if self.models_dir is not None:
             out.append(f"paths.models_dir={self.models_dir}")
@@ -84,7 +84,7 @@ def add_context_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--small", action="store_true", help="small datasets and fast model presets")
     parser.add_argument("--size", default=None, help="dataset size (default: full, or small with --small)")
     parser.add_argument("--fast", action="store_true", help="each model's fast preset (implied by --small)")
-    parser.add_argument("--out", default=str(REPO / "results"), help="results folder (tables, figures)")
+    parser.add_argument("--out", default=str(paths.results_dir()), help="results folder (tables, figures)")
     parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: the project's mlflow.db)")
     parser.add_argument("--models-dir", default=None, help="where supervised runs export their models")
 
@@ -113,7 +113,7 @@ def setup_logging() -> None:
 
 def compose_config(overrides: Sequence[str]) -> DictConfig:
     """Compose `conf/config.yaml` with the given overrides (no Hydra run directory, no logging setup)."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(paths.CONF_DIR), version_base="1.3"):
         return compose("config", overrides=list(overrides))
 
 
