@@ -1,0 +1,85 @@
+"""`analyze --json` of every wild-corpus file stays what it was when the golden was recorded.
+
+The golden (`golden/wild_analyze.json`) holds, per file (keyed by its path relative to the wild folder), the
+sha256 of the canonical JSON record (sorted keys, `timings` removed), never the files or the records
+themselves: the corpus is hostile and stays outside the repository.
+
+Regenerate (only when a change of the output is intended, and say why in the commit):
+    python tests/analysis/test_wild_golden.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from safepickle_bench.cli.analyze import run as analyze_cli_run
+from safepickle_bench.models import explain  # noqa: F401 - imported before the audit hook is armed
+
+GOLDEN = Path(__file__).parent / "golden" / "wild_analyze.json"
+
+
+def _wild_dir() -> Path:
+    try:
+        from safepickle_bench.paths import wild_dir  # type: ignore[import-not-found, unused-ignore]
+
+        return Path(wild_dir())
+    except ImportError:  # local fallback until safepickle_bench.paths exists: same rule ($SAFEPICKLE_WILD_DIR)
+        override = os.environ.get("SAFEPICKLE_WILD_DIR")
+        return Path(override) if override else Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "wild"
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """Return the sha256 of a JSON record's canonical form (sorted keys, `timings` removed)."""
+    kept = {k: v for k, v in record.items() if k != "timings"}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def wild_records(wild: Path) -> dict[str, dict[str, Any]]:
+    """Return the `analyze --json` record of every corpus file, run from inside `wild` with relative paths."""
+    files = sorted(
+        f.relative_to(wild).as_posix() for f in wild.rglob("*") if f.is_file() and f.parent != wild
+    )
+    out = io.StringIO()
+    here = Path.cwd()
+    os.chdir(wild)
+    try:
+        analyze_cli_run(files, as_json=True, out=out)
+    finally:
+        os.chdir(here)
+    # "\n" only: records keep U+2028 and other line separators unescaped (ensure_ascii=False)
+    records = [json.loads(line) for line in out.getvalue().split("\n") if line]
+    return {r["path"]: r for r in records}
+
+
+def test_analyze_json_of_the_wild_corpus_matches_the_golden(no_dangerous_events):
+    wild = _wild_dir().resolve()
+    if not wild.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"wild corpus missing at {wild} in CI (set SAFEPICKLE_WILD_DIR)")
+        pytest.skip(f"wild corpus not found at {wild} (set SAFEPICKLE_WILD_DIR)")
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))["records"]
+    got = wild_records(wild)
+    assert sorted(got) == sorted(golden), "the wild corpus does not hold the files the golden was made from"
+    mismatched = [path for path, record in got.items() if record_digest(record) != golden[path]]
+    for path in mismatched[:3]:
+        print(json.dumps(got[path], sort_keys=True, ensure_ascii=False)[:6000])
+    assert mismatched == [], f"{len(mismatched)} records changed: {mismatched[:10]}"
+
+
+def _regenerate() -> None:
+    records = {path: record_digest(r) for path, r in wild_records(_wild_dir().resolve()).items()}
+    about = __doc__.split("\n\n")[1].replace("\n", " ")
+    GOLDEN.write_text(json.dumps({"about": about, "records": records}, indent=1, sort_keys=True) + "\n", "utf-8")
+    print(f"wrote {len(records)} records to {GOLDEN}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    _regenerate()
