@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str]) -> int:
     """Compose the attack experiment with the given overrides, run it, print the recall table."""
     from hydra import compose, initialize_config_dir
 
-    from safepickle_bench.attacks.benchmark import run_from_config
+    from safepickle_bench.paths import CONF_DIR
+    from safepickle_bench.pipeline.attack_benchmark import run_from_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in ("matplotlib", "hydra", "numba", "urllib3"):
@@ -29,7 +27,7 @@ def main(argv: list[str]) -> int:
         overrides.insert(0, "experiment=attack_all")
     if not any(o.startswith("dataset.size=") for o in overrides):
         overrides.append("dataset.size=full")
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     table = run_from_config(cfg)
     print(table.to_string(index=False))

@@ -39,8 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from safepickle_bench.datasets import ensure_dataset, read_manifest
 from safepickle_bench.pipeline.app import CONF_DIR, run_task
-from safepickle_bench.reporting.tables import markdown_table
-from safepickle_bench.scanners.benchmark import (
+from safepickle_bench.pipeline.scanner_benchmark import (
     EXTRA_COLUMNS,
     METRIC_COLUMNS,
     benchmark,
@@ -48,6 +47,7 @@ from safepickle_bench.scanners.benchmark import (
     scanners_from_config,
     unavailable_row,
 )
+from safepickle_bench.reporting.tables import markdown_table
 from safepickle_bench.scanners.weights_only import meaningful_for as WEIGHTS_ONLY_CONTAINERS
 
 log = logging.getLogger("run_scanners")

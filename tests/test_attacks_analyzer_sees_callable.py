@@ -9,7 +9,7 @@ import pytest
 
 from safepickle_bench.analysis import analyze_bytes
 from safepickle_bench.attacks import ATTACKS, MaliciousSample, attack_sample
-from safepickle_bench.datasets.payloads import build_payload
+from safepickle_bench.craft.payloads import build_payload
 from safepickle_bench.features import dangerous_findings
 
 FAMILIES = ("os_system", "subprocess", "builtins_exec", "webbrowser_open", "urllib_download", "file_write")

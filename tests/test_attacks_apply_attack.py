@@ -10,7 +10,7 @@ import pytest
 
 from safepickle_bench.attacks import ATTACKS, AttackNotApplicable, apply_attack
 from safepickle_bench.attacks.target import expr_from_stream, payload_from_stream
-from safepickle_bench.datasets.payloads import PAYLOAD_FAMILIES, build_payload, render
+from safepickle_bench.craft.payloads import PAYLOAD_FAMILIES, build_payload, render
 
 
 @pytest.mark.parametrize("family", PAYLOAD_FAMILIES)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from safepickle_bench.attacks.benchmark import (
+from safepickle_bench.pipeline.attack_benchmark import (
     CSV_COLUMNS,
     RobustnessConfig,
     recall_table,

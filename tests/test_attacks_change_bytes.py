@@ -15,7 +15,7 @@ from safepickle_bench.attacks import PADDING_RATIOS, MaliciousSample, attack_sam
 from safepickle_bench.attacks.getattr_rename import HELPERS
 from safepickle_bench.attacks.padding import STYLES, pad
 from safepickle_bench.attacks.target import count_opcodes, expr_from_stream, stream_opcodes
-from safepickle_bench.datasets.payloads import build_payload, globals_of
+from safepickle_bench.craft.payloads import build_payload, globals_of
 
 MARKERS = "/tmp/safepickle-out/markers"
 
@@ -108,7 +108,7 @@ def test_carrier_hiding_puts_the_payload_inside_a_transformer_state_dict() -> No
 
 def test_gadget_swap_replaces_the_deny_listed_callable() -> None:
     """The swapped payload imports a gadget from gadgets.yaml and none of the original callables."""
-    from safepickle_bench.datasets.payloads import load_gadgets
+    from safepickle_bench.craft.payloads import load_gadgets
 
     payload = _payload()
     af = attack_sample(MaliciousSample(payload), "gadget_swap", None, random.Random(8))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from safepickle_bench.attacks import ATTACKS, AttackNotApplicable, MaliciousSample, attack_sample
+from safepickle_bench.craft.payloads import build_payload, probe_payload
 from safepickle_bench.datasets.oracle import confirm
-from safepickle_bench.datasets.payloads import build_payload, probe_payload
 
 FAMILIES = ("os_system", "subprocess", "builtins_exec", "import_getattr_chain", "socket_reverse_shell_shape",
             "file_write", "nested_pickle", "attrgetter_chain")

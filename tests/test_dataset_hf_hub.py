@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from safepickle_bench.analysis import analyze_path
+from safepickle_bench.craft.payloads import build_payload
 from safepickle_bench.datasets import ensure_dataset, read_manifest
 from safepickle_bench.datasets.hf_hub import build_hf_hub, classify_error, infer_kind
 from safepickle_bench.datasets.manifest import COLUMNS, ManifestError
-from safepickle_bench.datasets.payloads import build_payload
 
 COMMIT_V1 = "1" * 40
 COMMIT_V2 = "2" * 40

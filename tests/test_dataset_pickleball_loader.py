@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from safepickle_bench.craft.payloads import build_payload
 from safepickle_bench.datasets import read_manifest
-from safepickle_bench.datasets.payloads import build_payload
 
 
 def _fixture_artifact(root: Path) -> None:

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
+from safepickle_bench.craft.evasions import TECHNIQUES, build_evasive_samples
 from safepickle_bench.datasets import oracle
-from safepickle_bench.datasets.evasions import TECHNIQUES, build_evasive_samples
 
 
 @pytest.fixture(scope="module")

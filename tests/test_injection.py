@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from safepickle_bench.craft.injection import INJECTIONS, detect_container, inject, loader_for
+from safepickle_bench.craft.payloads import build_payload, probe_payload
 from safepickle_bench.datasets import oracle
-from safepickle_bench.datasets.injection import INJECTIONS, detect_container, inject, loader_for
-from safepickle_bench.datasets.payloads import build_payload, probe_payload
 
 FAMILIES_CYCLE = ("os_system", "subprocess", "attrgetter_chain", "nested_pickle", "gadget", "builtins_eval")
 

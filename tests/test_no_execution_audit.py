@@ -47,7 +47,7 @@ def _torch_like_zip(data_pkl: bytes) -> bytes:
 
 def _payload_samples() -> list[tuple[str, bytes]]:
     """Every generated payload family, at every protocol, raw and inside a torch-like zip."""
-    payloads = pytest.importorskip("safepickle_bench.datasets.payloads")
+    payloads = pytest.importorskip("safepickle_bench.craft.payloads")
 
     samples: list[tuple[str, bytes]] = []
     for family in payloads.PAYLOAD_FAMILIES:
@@ -75,4 +75,4 @@ def test_generated_payload_families_raise_no_dangerous_event(no_dangerous_events
     assert samples
     analyses = [analyze_bytes(data, name) for name, data in samples]
     assert all(a.all_imports() for a in analyses), [a.path for a in analyses if not a.all_imports()]
-    assert "safepickle_bench.datasets.payloads" in sys.modules
+    assert "safepickle_bench.craft.payloads" in sys.modules

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from safepickle_bench.craft.payloads import Call, Glob, render, wrap_stream
 from safepickle_bench.datasets import oracle
-from safepickle_bench.datasets.payloads import Call, Glob, render, wrap_stream
 from safepickle_bench.sandbox import classify, run_sandboxed
 
 

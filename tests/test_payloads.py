@@ -9,8 +9,8 @@ import random
 
 import pytest
 
+from safepickle_bench.craft.payloads import PAYLOAD_FAMILIES, build_payload, load_gadgets, probe_payload
 from safepickle_bench.datasets import oracle
-from safepickle_bench.datasets.payloads import PAYLOAD_FAMILIES, build_payload, load_gadgets, probe_payload
 
 FORBIDDEN_IN_BODY = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE", "GET", "BINGET", "LONG_BINGET", "PROTO", "FRAME",
                      "STOP"}
@@ -61,7 +61,7 @@ def _decoded_strings(node) -> list[str]:
     import binascii
     import zlib
 
-    from safepickle_bench.datasets.payloads import Call, Dct, Glob, Lst, Tup
+    from safepickle_bench.craft.payloads import Call, Dct, Glob, Lst, Tup
 
     def value(n):
         if isinstance(n, Call) and isinstance(n.func, Glob) and len(n.args) == 1:

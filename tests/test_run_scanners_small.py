@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from safepickle_bench.datasets import read_manifest
-from safepickle_bench.scanners.benchmark import METRIC_COLUMNS
+from safepickle_bench.pipeline.scanner_benchmark import METRIC_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "experiments" / "run_scanners.py"

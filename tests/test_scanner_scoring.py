@@ -8,8 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from safepickle_bench.pipeline.scanner_benchmark import (
+    METRIC_COLUMNS,
+    benchmark,
+    detection_matrix,
+    score_records,
+)
 from safepickle_bench.scanners.base import Scanner, ScanResult
-from safepickle_bench.scanners.benchmark import METRIC_COLUMNS, benchmark, detection_matrix, score_records
 
 
 def _records(verdicts: list[str], labels: list[int]) -> pd.DataFrame:

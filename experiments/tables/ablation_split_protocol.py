@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 
-from safepickle_bench.reporting.experiment_runs import (
+from safepickle_bench.pipeline.experiment_runs import (
     OUR_FEATURES,
     PAPER_FEATURES,
     add_context_args,

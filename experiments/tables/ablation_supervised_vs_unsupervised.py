@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from safepickle_bench.reporting.experiment_runs import (
+from safepickle_bench.pipeline.experiment_runs import (
     add_context_args,
     context_from_args,
     log_table_run,

@@ -27,10 +27,7 @@ from safepickle_bench.analysis.limits import Limits
 from safepickle_bench.pipeline.config import run_config
 from safepickle_bench.pipeline.data import LabelledFeatures, load_labelled_features
 from safepickle_bench.pipeline.evaluate import evaluate_group_kfold
-from safepickle_bench.pipeline.metrics import detection_metrics
-from safepickle_bench.pipeline.tracking import setup_mlflow
-from safepickle_bench.pipeline.train import build_estimator
-from safepickle_bench.reporting.experiment_runs import (
+from safepickle_bench.pipeline.experiment_runs import (
     OUR_FEATURES,
     PAPER_FEATURES,
     add_context_args,
@@ -40,6 +37,9 @@ from safepickle_bench.reporting.experiment_runs import (
     log_table_run,
     setup_logging,
 )
+from safepickle_bench.pipeline.metrics import detection_metrics
+from safepickle_bench.pipeline.tracking import setup_mlflow
+from safepickle_bench.pipeline.train import build_estimator
 from safepickle_bench.reporting.paper import paper_value
 from safepickle_bench.reporting.results_figures import learning_curve
 from safepickle_bench.reporting.results_tables import caption, pct, write_table

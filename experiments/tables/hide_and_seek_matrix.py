@@ -18,18 +18,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from safepickle_bench.reporting.experiment_runs import (
+from safepickle_bench.pipeline.experiment_runs import (
     MODELS,
     add_context_args,
     context_from_args,
     log_table_run,
     setup_logging,
 )
+from safepickle_bench.pipeline.transfer import run_transfer
 from safepickle_bench.reporting.paper import paper_value
 from safepickle_bench.reporting.results_tables import caption, write_table
 from safepickle_bench.reporting.scanner_results import missing_note, read_scanner_records
 from safepickle_bench.reporting.tables import markdown_table
-from safepickle_bench.reporting.transfer import run_transfer
 
 SCRIPT = "experiments/tables/hide_and_seek_matrix.py"
 DATASET = "hide_and_seek"

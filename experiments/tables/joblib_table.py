@@ -8,7 +8,7 @@ uses synthetic joblib files too but publishes no joblib figure: its column is n/
 
 from __future__ import annotations
 
-from safepickle_bench.reporting.transfer import TransferTable, transfer_table_main
+from safepickle_bench.pipeline.transfer import TransferTable, transfer_table_main
 
 SPEC = TransferTable(
     dataset="joblib",

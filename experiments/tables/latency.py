@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from safepickle_bench import paths
-from safepickle_bench.reporting.experiment_runs import (
+from safepickle_bench.pipeline.experiment_runs import (
     MODELS,
     OUR_FEATURES,
     PAPER_FEATURES,
@@ -112,7 +112,7 @@ def model_for(ctx: ReportContext, model: str, features: str) -> tuple[object, li
 
 def time_scanners(ctx: ReportContext, sample: pd.DataFrame, n_slow: int, train: pd.DataFrame) -> list[dict]:
     """Scan the sample with every configured scanner; return one timing row per scanner."""
-    from safepickle_bench.scanners.benchmark import scanners_from_config
+    from safepickle_bench.pipeline.scanner_benchmark import scanners_from_config
 
     cfg = compose_config(["experiment=scanners_hf", *ctx.overrides()])
     rows = []

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from safepickle_bench.reporting.experiment_runs import (
+from safepickle_bench.pipeline.experiment_runs import (
     MODELS,
     OUR_FEATURES,
     PAPER_FEATURES,

@@ -9,8 +9,8 @@ never re-run here. Paper: SafePickle 81.22 % F1 on the PickleBall data, PickleBa
 
 from __future__ import annotations
 
+from safepickle_bench.pipeline.transfer import TransferTable, transfer_table_main
 from safepickle_bench.reporting.paper import PAPER_OOD_SCANNER, paper_pct
-from safepickle_bench.reporting.transfer import TransferTable, transfer_table_main
 
 SPEC = TransferTable(
     dataset="pickleball_ood",

@@ -8,7 +8,7 @@ at one size only (the shared corpus), so --small changes only the training set.
 
 from __future__ import annotations
 
-from safepickle_bench.reporting.transfer import TransferTable, transfer_table_main
+from safepickle_bench.pipeline.transfer import TransferTable, transfer_table_main
 
 SPEC = TransferTable(
     dataset="wild",

@@ -7,8 +7,8 @@ import io
 import random
 from functools import lru_cache
 
-from safepickle_bench.datasets.injection import inject
-from safepickle_bench.datasets.payloads import Payload
+from safepickle_bench.craft.injection import inject
+from safepickle_bench.craft.payloads import Payload
 
 PLACES: tuple[str, ...] = ("nested", "zip_entry", "prepend", "append")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from safepickle_bench.datasets.payloads import Payload, build_payload, load_gadgets
+from safepickle_bench.craft.payloads import Payload, build_payload, load_gadgets
 
 MARKER_DIR = "/tmp/safepickle-out/markers"
 """Marker directory of generated payloads (the dataset builder's fixed one)."""

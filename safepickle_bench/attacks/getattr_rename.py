@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from safepickle_bench.attacks.target import AttackedPayload, attacked, map_globals
-from safepickle_bench.datasets.payloads import Call, Glob, Node, Payload, globals_of
+from safepickle_bench.craft.payloads import Call, Glob, Node, Payload, globals_of
 
 HELPERS: frozenset[str] = frozenset({
     "builtins.getattr", "builtins.__import__", "importlib.import_module", "operator.attrgetter",
@@ -37,7 +37,7 @@ def getattr_rename(payload: Payload, rng: random.Random) -> AttackedPayload:
     tree = map_globals(payload.expr, lambda g: rename_global(g, styles.get(g.qualname, 0)))
 
     def renderer(protocol: int) -> bytes:
-        from safepickle_bench.datasets.payloads import render
+        from safepickle_bench.craft.payloads import render
 
         return render(tree, protocol, stack_global=payload.stack_global)
 

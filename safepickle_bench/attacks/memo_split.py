@@ -13,7 +13,7 @@ import random
 import struct
 
 from safepickle_bench.attacks.target import AttackedPayload, attacked, map_globals
-from safepickle_bench.datasets.payloads import Glob, Node, Payload, attr, render
+from safepickle_bench.craft.payloads import Glob, Node, Payload, attr, render
 
 _DECOY_KEYS = ("framework", "entry", "backend", "hook", "handler", "runtime", "plugin", "target", "scope", "loader")
 MEMO_BASE = 100_000

@@ -7,8 +7,8 @@ import base64
 import random
 
 from safepickle_bench.attacks.target import AttackedPayload, AttackNotApplicable, MaliciousSample, attacked
-from safepickle_bench.datasets.injection import detect_container
-from safepickle_bench.datasets.payloads import Call, Dct, Glob, Payload, render, wrap_stream
+from safepickle_bench.craft.injection import detect_container
+from safepickle_bench.craft.payloads import Call, Dct, Glob, Payload, render, wrap_stream
 
 ENCODINGS: tuple[str, ...] = ("raw", "base64")
 

@@ -11,7 +11,7 @@ import random
 import struct
 
 from safepickle_bench.attacks.target import AttackedPayload, attacked, count_opcodes
-from safepickle_bench.datasets.payloads import Payload, render
+from safepickle_bench.craft.payloads import Payload, render
 
 STYLES: tuple[str, ...] = ("floats", "strings", "state_dict")
 PLACEMENTS: tuple[str, ...] = ("before", "after", "around")
@@ -82,7 +82,7 @@ def padding_body(n_opcodes: int, style: str, protocol: int, rng: random.Random) 
 
 def _ordered_dict() -> object:
     """Return the node `collections.OrderedDict()`."""
-    from safepickle_bench.datasets.payloads import Call, Glob
+    from safepickle_bench.craft.payloads import Call, Glob
 
     return Call(Glob("collections", "OrderedDict"), ())
 

@@ -19,7 +19,7 @@ from safepickle_bench.attacks.target import (
     MaliciousSample,
     payload_from_stream,
 )
-from safepickle_bench.datasets.payloads import Payload
+from safepickle_bench.craft.payloads import Payload
 
 PADDING_RATIOS: tuple[int, ...] = (1, 10, 100, 1000)
 """Padding ratios: benign opcodes added per opcode of the payload."""

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from safepickle_bench.datasets.injection import detect_container, inject, loader_for
-from safepickle_bench.datasets.payloads import (
+from safepickle_bench.craft.injection import detect_container, inject, loader_for
+from safepickle_bench.craft.payloads import (
     Call,
     Dct,
     Glob,

@@ -1,4 +1,4 @@
-"""Datasets: benign carriers, payloads, injection, evasive samples, the label oracle and manifests.
+"""Datasets: benign carriers, the label oracle, manifests and the builds that combine them with `craft`.
 
 Public API: `DATASETS`, `ensure_dataset`, `build_dataset`, `read_manifest` (heavy libraries load lazily).
 """

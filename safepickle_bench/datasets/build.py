@@ -198,8 +198,8 @@ def build_malicious(
     name: str, preset: Preset, carriers: list[dict[str, Any]], root: Path, seed: int
 ) -> list[dict[str, Any]]:
     """Inject payloads into confirmed carriers (and write stand-alone payload pickles); return rows."""
-    from safepickle_bench.datasets.injection import INJECTIONS, inject
-    from safepickle_bench.datasets.payloads import PAYLOAD_FAMILIES, build_payload
+    from safepickle_bench.craft.injection import INJECTIONS, inject
+    from safepickle_bench.craft.payloads import PAYLOAD_FAMILIES, build_payload
 
     rng = np.random.default_rng([seed, _salt(name), 1])
     prng = random.Random(int(rng.integers(2**63)))  # the payload/injection API draws from random.Random
@@ -258,7 +258,7 @@ def build_malicious(
 
 def build_hide_and_seek(preset: Preset, root: Path, seed: int) -> list[dict[str, Any]]:
     """Run the evasive-sample builder `preset.malicious` times (different seeds); return rows."""
-    from safepickle_bench.datasets.evasions import build_evasive_samples
+    from safepickle_bench.craft.evasions import build_evasive_samples
 
     rows: list[dict[str, Any]] = []
     for round_ in range(preset.malicious):
@@ -395,6 +395,11 @@ def build_from_config(cfg: Any) -> Path:
 
         return build_hf_hub_from_config(cfg)
     root = dataset.get("root") if hasattr(dataset, "get") else None
+    if not root and str(dataset.name) in ("wild", "pickleball"):  # read in place, found beside the output root
+        from safepickle_bench import paths
+
+        locate = paths.wild_dir if str(dataset.name) == "wild" else paths.pickleball_dir
+        root = locate(cfg.paths.get("root_dir"))
     return build_dataset(
         str(dataset.name), str(dataset.size), Path(str(cfg.paths.data_dir)), seed=int(dataset.get("seed", 0)),
         n_jobs=dataset.get("n_jobs"), root=Path(str(root)) if root else None,

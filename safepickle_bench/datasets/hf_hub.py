@@ -254,7 +254,7 @@ def infer_kind(filename: str) -> str:
 
 def sniff_container(path: Path) -> str:
     """Name a file's container from its content: zip layouts by entry names, the rest by magic bytes."""
-    from safepickle_bench.datasets.injection import detect_container
+    from safepickle_bench.craft.injection import detect_container
 
     with open(path, "rb") as handle:
         head = handle.read(_HEAD)

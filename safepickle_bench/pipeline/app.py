@@ -34,14 +34,14 @@ def _build_data_task(cfg: DictConfig, model_choice: str | None) -> Any:
 
 def _scanners_task(cfg: DictConfig, model_choice: str | None) -> Any:
     """Benchmark the third-party scanners (scanners package)."""
-    from safepickle_bench.scanners.benchmark import run_from_config
+    from safepickle_bench.pipeline.scanner_benchmark import run_from_config
 
     return run_from_config(cfg)
 
 
 def _attack_task(cfg: DictConfig, model_choice: str | None) -> Any:
     """Run the adaptive-attack benchmark (attacks package)."""
-    from safepickle_bench.attacks.benchmark import run_from_config
+    from safepickle_bench.pipeline.attack_benchmark import run_from_config
 
     return run_from_config(cfg)
 

@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from safepickle_bench.datasets.payloads import Payload, render
+from safepickle_bench.craft.payloads import Payload, render
 
 INJECTIONS: tuple[str, ...] = ("prepend", "append", "nested", "second_stream", "zip_entry", "between_arrays")
 """Where the payload goes:

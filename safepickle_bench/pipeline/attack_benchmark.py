@@ -74,7 +74,7 @@ class RobustnessConfig:
 
 def malicious_samples(manifest: pd.DataFrame, seed: int) -> tuple[list[tuple[int, MaliciousSample]], int]:
     """Return (row index, sample) for each malicious row whose carrier is found, and how many were skipped."""
-    from safepickle_bench.datasets.payloads import build_payload
+    from safepickle_bench.craft.payloads import build_payload
 
     benign = manifest[manifest["label"] == 0]
     carriers = {(g, Path(p).name): a for g, p, a in zip(benign["group"], benign["path"], benign["abspath"],
@@ -436,7 +436,7 @@ def markdown_report(cfg: RobustnessConfig, table: pd.DataFrame, clean: pd.DataFr
         "",
         *summary_lines(t, clean),
         "",
-        "Hardening in this version: (1) the import taxonomy covers every gadget of datasets/gadgets.yaml "
+        "Hardening in this version: (1) the import taxonomy covers every gadget of craft/gadgets.yaml "
         "(`distutils.spawn`, `logging.config.dictConfig/fileConfig/listen` were missing; FEATURE_VERSION 2), so "
         "the dilution-proof `imports` counts see a gadget swap; (2) `+rules`; (3) `+adv` (both defined above). "
         "The analyzer's symbolic evaluation already resolves getattr/attrgetter chains, memo-aliased "

@@ -18,8 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from safepickle_bench.datasets import injection, payloads
-from safepickle_bench.datasets.payloads import Payload, probe_payload, render
+from safepickle_bench.craft import injection, payloads
+from safepickle_bench.craft.payloads import Payload, probe_payload, render
 
 TECHNIQUES: tuple[str, ...] = (
     "eop_parse_error",
