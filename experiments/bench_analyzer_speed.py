@@ -35,6 +35,7 @@ from safepickle_bench.analysis.limits import DEFAULT_LIMITS  # noqa: E402
 from safepickle_bench.analysis.native import load_native, pure_python  # noqa: E402
 from safepickle_bench.analysis.streams import read_streams  # noqa: E402
 from safepickle_bench.analysis.symbolic import read_native_stream  # noqa: E402
+from safepickle_bench.paths import wild_dir  # noqa: E402
 
 NATIVE = load_native()
 """The compiled reader (None when not built or switched off by SAFEPICKLE_PURE_PYTHON=1)."""
@@ -145,7 +146,7 @@ def sklearn_samples() -> list[Sample]:
 
 def wild_samples() -> list[Sample]:
     """Every raw-pickle file of the wild corpus, read as bytes (never loaded)."""
-    root = Path(os.environ.get("SAFEPICKLE_WILD_DIR", REPO.parent / "shared" / "corpus" / "wild"))
+    root = wild_dir()
     manifest = root / "MANIFEST.csv"
     if not manifest.exists():
         return []

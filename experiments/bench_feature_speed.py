@@ -26,8 +26,9 @@ from safepickle_bench.analysis import analyze_path
 from safepickle_bench.analysis.native import load_native, pure_python
 from safepickle_bench.features import FEATURE_VERSION, GROUPS, extract, feature_columns, featurize_array
 from safepickle_bench.features.extraction import gc_paused
+from safepickle_bench.paths import wild_dir
 
-WILD = Path("/work/shared/corpus/wild")
+WILD = wild_dir()
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from safepickle_bench import paths
 from safepickle_bench.sandbox.audit import STATIC_ANALYSIS_FORBIDDEN_EVENTS
 
 # --- no dangerous events while a test body runs ------------------------------------------------------
@@ -101,15 +102,25 @@ def no_dangerous_events() -> Iterator[list[tuple[str, str]]]:
 
 # --- the wild corpus -----------------------------------------------------------------------------------
 
-WILD_DIR_ENV = "SAFEPICKLE_WILD_DIR"
+WILD_DIR_ENV = paths.WILD_ENV
 
 
 def wild_corpus_dir() -> Path:
-    """Return the wild corpus folder: $SAFEPICKLE_WILD_DIR, else ../shared/corpus/wild beside the repo."""
-    override = os.environ.get(WILD_DIR_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).parents[1] / ".." / "shared" / "corpus" / "wild"
+    """Return the wild corpus folder (`paths.wild_dir`: $SAFEPICKLE_WILD_DIR, else ../shared/corpus/wild)."""
+    return paths.wild_dir()
+
+
+def in_ci() -> bool:
+    """Return True under continuous integration (CI=true), where a missing corpus is a failure, not a skip."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def missing_wild_corpus(path: Path) -> None:
+    """Skip the calling test because the wild corpus is absent locally; fail it under CI."""
+    why = f"wild corpus not found at {path} (set {WILD_DIR_ENV} or place shared/ beside the output root)"
+    if in_ci():
+        pytest.fail(f"{why}: CI must run the tests that need it", pytrace=False)
+    pytest.skip(why)
 
 
 @pytest.fixture(scope="session")
@@ -117,9 +128,7 @@ def wild_corpus() -> Path:
     """The folder of real hostile samples with MANIFEST.csv (read in place, never unpickled)."""
     path = wild_corpus_dir()
     if not (path / "MANIFEST.csv").is_file():
-        pytest.skip(
-            f"wild corpus not found at {path.resolve()} (set {WILD_DIR_ENV} or place shared/ beside the repo)"
-        )
+        missing_wild_corpus(path)
     return path.resolve()
 
 
@@ -351,10 +360,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         rows = read_wild_manifest()
         if rows:
             metafunc.parametrize("wild_row", rows, ids=[r["file"] for r in rows])
-        else:
-            reason = f"wild corpus not found at {wild_corpus_dir()} (set {WILD_DIR_ENV})"
-            metafunc.parametrize("wild_row", [pytest.param(None, marks=pytest.mark.skip(reason=reason))])
+        else:  # one placeholder case: the `wild_row` fixture below skips it locally and fails it under CI
+            metafunc.parametrize("wild_row", [pytest.param(None, id="wild-corpus-missing")], indirect=True)
     if "hostile_sample" in metafunc.fixturenames:
         if not _HOSTILE_CACHE:
             _HOSTILE_CACHE.extend(build_hostile_container_samples())
         metafunc.parametrize("hostile_sample", _HOSTILE_CACHE, ids=[s.name for s in _HOSTILE_CACHE])
+
+
+@pytest.fixture
+def wild_row(request: pytest.FixtureRequest) -> dict[str, str]:
+    """One row of the wild manifest (only reached indirectly when the corpus is missing: skip, or fail in CI)."""
+    if request.param is None:
+        missing_wild_corpus(wild_corpus_dir())
+    return request.param

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,6 @@ from safepickle_bench.analysis import analyze_bytes, analyze_path
 from safepickle_bench.features import featurize, load_taxonomy
 from safepickle_bench.features.opcode_frequency import SHARE_COLUMNS
 
-WILD = Path("/work/shared/corpus/wild")
 DANGEROUS = sorted(load_taxonomy().dangerous)
 
 # One crafted global per category; the bytes are hand-written opcodes, analysed and never loaded.
@@ -100,10 +98,8 @@ def test_getattr_chain_is_caught_by_call_and_literal_counts():
     assert row["strings__shell_count"] == 1.0
 
 
-def test_wild_shell_payloads_fire_process_shell():
-    manifest = WILD / "MANIFEST.csv"
-    if not manifest.exists():
-        pytest.skip("wild corpus not present on this machine")
+def test_wild_shell_payloads_fire_process_shell(wild_corpus):
+    manifest = wild_corpus / "MANIFEST.csv"
     rows = [
         r
         for r in csv.DictReader(manifest.open())
@@ -115,6 +111,6 @@ def test_wild_shell_payloads_fire_process_shell():
     missed = [
         r["file"]
         for r in rows
-        if featurize(analyze_path(WILD / r["file"]), "imports")["imports__process_shell_present"] != 1.0
+        if featurize(analyze_path(wild_corpus / r["file"]), "imports")["imports__process_shell_present"] != 1.0
     ]
     assert not missed

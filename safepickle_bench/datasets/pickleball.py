@@ -18,6 +18,7 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+from safepickle_bench import paths
 from safepickle_bench.datasets.manifest import MANIFEST_NAME, sha256_file, to_frame, write_manifest
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,8 @@ _MAGIC = (b"PK\x03\x04", b"\x80", b"\x93NUMPY", b"7z\xbc\xaf")
 
 
 def default_pickleball_root() -> Path:
-    """$SAFEPICKLE_PICKLEBALL_DIR, else `<repo>/../shared/pickleball`."""
-    env = os.environ.get("SAFEPICKLE_PICKLEBALL_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "pickleball"
+    """$SAFEPICKLE_PICKLEBALL_DIR, else `../shared/pickleball` beside the output root (see `paths.pickleball_dir`)."""
+    return paths.pickleball_dir()
 
 
 def _is_pickle_model(path: Path) -> bool:

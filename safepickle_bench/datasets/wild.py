@@ -6,11 +6,11 @@ Files are never copied and never loaded: labels come from the corpus MANIFEST.cs
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from safepickle_bench import paths
 from safepickle_bench.datasets.manifest import MANIFEST_NAME, sha256_file, to_frame, write_manifest
 
 log = logging.getLogger(__name__)
@@ -20,11 +20,8 @@ CONTAINERS = {"torch-zip": "torch_zip", "torch-legacy": "torch_legacy"}
 
 
 def default_wild_root() -> Path:
-    """$SAFEPICKLE_WILD_DIR, else `<repo>/../shared/corpus/wild`."""
-    env = os.environ.get("SAFEPICKLE_WILD_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "wild"
+    """$SAFEPICKLE_WILD_DIR, else `../shared/corpus/wild` beside the output root (see `paths.wild_dir`)."""
+    return paths.wild_dir()
 
 
 def wild_rows(root: Path) -> pd.DataFrame:

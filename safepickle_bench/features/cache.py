@@ -1,4 +1,4 @@
-"""Per-file feature cache: rows keyed by sha256 in parquet shards under data/feature_cache/."""
+"""Per-file feature cache: rows keyed by sha256 in parquet shards under <data>/feature_cache/."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from safepickle_bench import paths
 from safepickle_bench.analysis.limits import Limits
 
-DEFAULT_CACHE_DIR = Path("data") / "feature_cache"
 SHA_COLUMN = "sha256"
 MAX_SHARDS = 16
 """Shards of one cache key beyond which a writer merges them into one file."""
@@ -68,7 +68,7 @@ class FeatureCache:
 
     def __init__(self, cache_dir: str | os.PathLike[str] | None, key: str, columns: list[str]) -> None:
         """Open (lazily) the cache of `key` in `cache_dir` for rows with `columns`."""
-        self.dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+        self.dir = Path(cache_dir) if cache_dir is not None else paths.feature_cache_dir()
         self.key = key
         self.columns = list(columns)
         self._shards: list[Path] = []

@@ -56,13 +56,14 @@ def load_labelled_features(
     """Build the dataset when missing, read its manifest and extract the configured feature groups."""
     from safepickle_bench.datasets import ensure_dataset, read_manifest
     from safepickle_bench.features import FeatureConfig
+    from safepickle_bench.paths import feature_cache_dir
 
     ensure_dataset(ref.name, ref.size, data_dir, seed=ref.seed)
     manifest = read_manifest(ref.name, ref.size, data_dir).reset_index(drop=True)
     if manifest.empty:
         raise ValueError(f"dataset {ref.name}/{ref.size} has no files")
     fcfg = FeatureConfig.from_mapping(features_cfg)
-    cache_dir = fcfg.cache_dir or str(Path(data_dir) / "feature_cache")
+    cache_dir = fcfg.cache_dir or str(feature_cache_dir(data_dir))
     paths = manifest["abspath"].astype(str).tolist()
     X = FeatureConfig(
         name=fcfg.name, groups=fcfg.groups, n_jobs=backend.n_jobs, cache=fcfg.cache,

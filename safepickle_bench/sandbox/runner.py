@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
+from safepickle_bench.paths import IMPORT_ROOT
+
+_IMPORT_ROOT = str(IMPORT_ROOT)
 _BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from safepickle_bench.sandbox.child import main; main(sys.argv[2:])"
@@ -59,7 +61,7 @@ class _Child:
         if "LD_LIBRARY_PATH" in os.environ:
             env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
         # -B: a .pyc written while the hook is armed would count as a dangerous write
-        cmd = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, _REPO_ROOT, registry, json.dumps(sorted(set(loaders))),
+        cmd = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, _IMPORT_ROOT, registry, json.dumps(sorted(set(loaders))),
                str(req_r), str(res_w)]
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

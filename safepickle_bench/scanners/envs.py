@@ -1,6 +1,7 @@
 """Create the separate virtual environments of scanners whose dependencies conflict with ours.
 
-`python -m safepickle_bench.scanners.envs` creates `.venvs/<name>/` (git-ignored) at the repository root
+`python -m safepickle_bench.scanners.envs` creates `.venvs/<name>/` (git-ignored) under the output root
+(`paths.venvs_dir`: the current directory unless $SAFEPICKLE_ROOT says otherwise)
 for every scanner listed in `SCANNER_VENVS` and pip-installs its pinned requirements there; `--check`
 only reports what is present. Our own stack (numpy, torch 2.13.0...) is never touched by these venvs.
 
@@ -17,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_ROOT = REPO_ROOT / ".venvs"
+from safepickle_bench import paths
 
 SCANNER_VENVS: dict[str, list[str]] = {
     "modelaudit": ["modelaudit==0.2.54"],
@@ -31,7 +31,7 @@ VENV_EXECUTABLES: dict[str, str] = {"modelaudit": "modelaudit"}
 
 def venv_dir(name: str, root: Path | None = None) -> Path:
     """Return the directory of the venv `name`."""
-    return (root or VENV_ROOT) / name
+    return (root or paths.venvs_dir()) / name
 
 
 def venv_executable(name: str, root: Path | None = None) -> Path:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", default=sorted(SCANNER_VENVS), help="venvs to create (default: all)")
     parser.add_argument("--check", action="store_true", help="only report which venvs are ready")
     parser.add_argument("--force", action="store_true", help="recreate from scratch")
-    parser.add_argument("--root", type=Path, default=VENV_ROOT, help="where the venvs live")
+    parser.add_argument("--root", type=Path, default=None, help="where the venvs live")
     args = parser.parse_args(argv)
     status = 0
     for name in args.names:

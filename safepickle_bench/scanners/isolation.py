@@ -25,7 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from safepickle_bench.paths import IMPORT_ROOT
+
+REPO_ROOT = IMPORT_ROOT
+"""The folder holding our package: the worker puts it first on `sys.path`."""
 
 
 class ScanTimeout(RuntimeError):

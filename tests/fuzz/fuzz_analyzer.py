@@ -42,9 +42,10 @@ sys.path.insert(0, str(REPO))
 with atheris.instrument_imports(include=["safepickle_bench.analysis"]):
     from safepickle_bench.analysis import Limits, analyze_bytes
     from safepickle_bench.analysis.streams import read_streams
+from safepickle_bench.paths import wild_dir  # noqa: E402
 from safepickle_bench.sandbox.audit import STATIC_ANALYSIS_FORBIDDEN_EVENTS  # noqa: E402
 
-WILD = Path(os.environ.get("SAFEPICKLE_WILD_DIR", REPO.parent / "shared" / "corpus" / "wild"))
+WILD = wild_dir()
 WORKDIR = Path(os.environ.get("FUZZ_WORKDIR", "/tmp/safepickle-fuzz"))
 PER_INPUT_SECONDS = 8.0
 """Wall time past which an input counts as a hang (the limits below stop analysis after ~2 s)."""
