@@ -24,6 +24,7 @@ import pandas as pd
 from hydra.utils import instantiate
 
 from safepickle_bench.analysis.limits import Limits
+from safepickle_bench.metrics import detection_metrics
 from safepickle_bench.pipeline.config import run_config
 from safepickle_bench.pipeline.data import LabelledFeatures, load_labelled_features
 from safepickle_bench.pipeline.evaluate import evaluate_group_kfold
@@ -37,7 +38,6 @@ from safepickle_bench.pipeline.experiment_runs import (
     log_table_run,
     setup_logging,
 )
-from safepickle_bench.pipeline.metrics import detection_metrics
 from safepickle_bench.pipeline.tracking import setup_mlflow
 from safepickle_bench.pipeline.train import build_estimator
 from safepickle_bench.reporting.paper import paper_value

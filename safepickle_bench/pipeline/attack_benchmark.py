@@ -30,6 +30,7 @@ import pandas as pd
 
 from safepickle_bench.attacks.registry import ATTACKS, attack_sample
 from safepickle_bench.attacks.target import STANDALONE, AttackNotApplicable, MaliciousSample
+from safepickle_bench.metrics import f1
 
 log = logging.getLogger(__name__)
 
@@ -200,14 +201,6 @@ def _columns(all_columns: Sequence[str], groups: Sequence[str]) -> list[str]:
     return [c for c in all_columns if c.split("__", 1)[0] in groups]
 
 
-def _f1(y: np.ndarray, pred: np.ndarray) -> float:
-    """Return the F1 of binary predictions."""
-    tp = float(((pred == 1) & (y == 1)).sum())
-    fp = float(((pred == 1) & (y == 0)).sum())
-    fn = float(((pred == 0) & (y == 1)).sum())
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
 def rule_candidates() -> list[str]:
     """Return the `imports__<category>_present` columns of every dangerous taxonomy category."""
     from safepickle_bench.features.imports import DANGEROUS
@@ -273,7 +266,7 @@ def evaluate_models(cfg: RobustnessConfig, X_clean: pd.DataFrame, y: np.ndarray,
                         part["features"] = fs_name
                         preds.append(part)
             for v in variants:
-                per_fold = [_f1(y[folds == k], clean_pred[v][folds == k]) for k in sorted(set(folds.tolist()))]
+                per_fold = [f1(y[folds == k], clean_pred[v][folds == k]) for k in sorted(set(folds.tolist()))]
                 clean_rows.append({"method": model_name if v == "plain" else f"{model_name}+{v}",
                                    "features": fs_name, "clean_f1": float(np.mean(per_fold)),
                                    "clean_f1_std": float(np.std(per_fold)),
@@ -501,11 +494,11 @@ def summary_lines(table: pd.DataFrame, clean: pd.DataFrame) -> list[str]:
         worst = g.loc[g["recall"].idxmin()]
         where = f"{worst['attack']} {worst['ratio']}x" if worst["ratio"] else str(worst["attack"])
         c = clean[(clean["method"] == method) & (clean["features"] == features)]
-        f1 = f"; clean CV F1 {c['clean_f1'].iloc[0]:.3f} +- {c['clean_f1_std'].iloc[0]:.3f}" if len(c) else ""
+        clean_f1 = f"; clean CV F1 {c['clean_f1'].iloc[0]:.3f} +- {c['clean_f1_std'].iloc[0]:.3f}" if len(c) else ""
         verdict = "holds (>= 0.95 everywhere)" if worst["recall"] >= 0.95 else "breaks"
         name = f"{method} / features={features}" if features else f"{method} (scanner)"
         lines.append(f"- **{name}**: worst recall {worst['recall']:.3f} under {where} (n={int(worst['n'])}), "
-                     f"{verdict}{f1}")
+                     f"{verdict}{clean_f1}")
     return lines
 
 

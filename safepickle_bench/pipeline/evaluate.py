@@ -12,9 +12,9 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
+from safepickle_bench.metrics import COUNT_KEYS, METRIC_KEYS, detection_metrics, mean_and_std
 from safepickle_bench.models.base import BaseDetector
 from safepickle_bench.models.explain import top_feature_reasons
-from safepickle_bench.pipeline.metrics import METRIC_KEYS, detection_metrics, mean_and_std
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,6 @@ class Evaluation:
     top_features: list[str]
     final: BaseDetector
     fold_results: list[FoldResult] = field(default_factory=list)
-
-
-COUNT_KEYS: tuple[str, ...] = ("tp", "fp", "tn", "fn")
 
 
 def evaluate_group_kfold(

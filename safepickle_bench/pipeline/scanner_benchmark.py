@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from safepickle_bench.metrics import label_metrics
 from safepickle_bench.scanners.base import Scanner, ScannerUnavailable, ScanResult
 
 log = logging.getLogger(__name__)
@@ -134,26 +135,13 @@ def scan_learning(
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _prf(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """Return f1, precision, recall, fpr and the confusion counts of binary predictions."""
-    tp = int(((pred == 1) & (y == 1)).sum())
-    fp = int(((pred == 1) & (y == 0)).sum())
-    tn = int(((pred == 0) & (y == 0)).sum())
-    fn = int(((pred == 0) & (y == 1)).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else math.nan
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan
-    fpr = fp / (fp + tn) if fp + tn else math.nan
-    return {"f1": f1, "precision": precision, "recall": recall, "fpr": fpr, "tp": tp, "fp": fp, "tn": tn, "fn": fn}
-
-
 def score_records(records: pd.DataFrame, dataset: str, scanner: str, mode: str) -> dict[str, Any]:
     """Return the metric row of one scanner's records (both error policies, time per file)."""
     y = records["label"].to_numpy(dtype=int)
     verdict = records["verdict"].to_numpy()
     err = verdict == "error"
-    closed = _prf(y, ((verdict == "malicious") | err).astype(int))
-    opened = _prf(y, (verdict == "malicious").astype(int))
+    closed = label_metrics(y, ((verdict == "malicious") | err).astype(int))
+    opened = label_metrics(y, (verdict == "malicious").astype(int))
     ms = records["seconds"].to_numpy(dtype=float) * 1000.0
     return {
         "dataset": dataset,

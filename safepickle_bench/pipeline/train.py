@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from joblib import Parallel, delayed
 
 from safepickle_bench.analysis.limits import Limits
+from safepickle_bench.metrics import METRIC_KEYS
 from safepickle_bench.models.base import BaseDetector
 from safepickle_bench.models.detector import export_detector
 from safepickle_bench.models.explain import path_reasons_json
@@ -21,7 +22,6 @@ from safepickle_bench.pipeline.config import RunConfig
 from safepickle_bench.pipeline.data import LabelledFeatures, load_labelled_features
 from safepickle_bench.pipeline.evaluate import evaluate_group_kfold, evaluate_train_test
 from safepickle_bench.pipeline.latency import feature_latency, inference_latency, sample_indices
-from safepickle_bench.pipeline.metrics import METRIC_KEYS
 from safepickle_bench.pipeline.tracking import (
     config_params,
     git_commit,
