@@ -1,415 +1,259 @@
-"""Time the static analyzer against a full `pickletools.genops` pass on the same pickle streams.
+"""Time our static analysis plus every feature group against picklescan's in-process scan of the same files.
 
-Writes results/analyzer_speed.md. Inputs: real torch state_dict pickles (zip `data.pkl` entries and a
-legacy file), sklearn pickles and joblib files, and every raw pickle file of the wild corpus (read as bytes,
-never loaded). Each file is timed `--repeats` times, genops and the analyzer interleaved so both see the same
-machine load; the table reports medians per file, summed per group, opcodes per second and ratios.
-Optionally (default on) it checks that a ~1 GiB torch zip costs time proportional to its pickle.
+Writes results/analyzer_speed.md (and results/analyzer_speed.csv, one row per file). Corpora: the wild corpus
+(every file of its MANIFEST, read in place, never loaded) and the `hf` dataset at data/hf/full (every file of
+its manifest). For each file, in one process and interleaved so that all see the same machine load, `--repeats`
+times each:
 
-Usage: python experiments/bench_analyzer_speed.py [--repeats 7] [--skip-big] [--out results/analyzer_speed.md]
+- `ours`: `analyze_path(path, compute_sha256=False)` then `featurize_array(analysis, GROUPS)` (every feature
+  group), with the cyclic collector paused for the file, exactly as `features.extract` runs it per file;
+- `picklescan`: picklescan's own in-process library scan of the file (`picklescan.scanner.scan_file_path`);
+- `genops` (reference only): a full `pickletools.genops` pass over the file's pickle bytes (the `.pkl`
+  entries of a zip, else the whole file) read into memory beforehand: a tokenizer that does far less.
+
+Times are CPU seconds of this process (`time.process_time`); the median of the repeats is kept per file.
+Usage: python experiments/bench_analyzer_speed.py [--repeats 5] [--hf-limit N] [--out results/analyzer_speed.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import io
+import logging
 import os
-import pickle
 import pickletools
 import platform
 import statistics
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-clock = time.process_time
-"""CPU time of this process: the machine is shared, and wall time would charge other jobs' load to us."""
 sys.path.insert(0, str(REPO))
 
-from safepickle_bench.analysis.limits import DEFAULT_LIMITS  # noqa: E402
-from safepickle_bench.analysis.native import load_native, pure_python  # noqa: E402
-from safepickle_bench.analysis.streams import read_streams  # noqa: E402
-from safepickle_bench.analysis.symbolic import read_native_stream  # noqa: E402
-from safepickle_bench.paths import wild_dir  # noqa: E402
+from safepickle_bench.analysis import analyze_path  # noqa: E402
+from safepickle_bench.features import GROUPS, featurize_array  # noqa: E402
+from safepickle_bench.features.extraction import gc_paused  # noqa: E402
 
-NATIVE = load_native()
-"""The compiled reader (None when not built or switched off by SAFEPICKLE_PURE_PYTHON=1)."""
+clock = time.process_time
+"""CPU time of this process: the machine is shared, and wall time would charge other jobs' load to us."""
 
 
-def read_pure(data: bytes, name: str) -> None:
-    """Run read_streams with the compiled reader switched off (the pure-Python engine alone)."""
-    with pure_python():
-        read_streams(data, name)
-
-
-@dataclass
-class Sample:
-    """One benchmark input: a group name, a label and the bytes of a pickle region."""
-
-    group: str
-    name: str
-    data: bytes
-    genops_ok: bool = True
-    """False when genops cannot walk the region (joblib array bytes): only the analyzer is timed."""
-
-
-@dataclass
-class Timing:
-    """Median seconds of both readers on one sample and the opcode count."""
-
-    sample: Sample
-    genops_s: float | None
-    ours_s: float
-    pure_s: float
-    """The analyzer with the compiled reader switched off (the pure-Python engine)."""
-    compiled_read_all: bool
-    """Whether the compiled reader read every stream itself (else the Python engine re-read some)."""
-    opcodes: int
-    genops_error: bool
-
-
-def genops_pass(data: bytes) -> tuple[int, bool]:
-    """Walk every back-to-back stream with pickletools.genops; return (opcodes, whether genops raised)."""
-    f = io.BytesIO(data)
-    n = 0
+def wild_dir() -> Path:
+    """Return the wild corpus folder ($SAFEPICKLE_WILD_DIR, else ../shared/corpus/wild beside the repo)."""
     try:
-        while f.tell() < len(data):
-            for _ in pickletools.genops(f):
-                n += 1
-    except Exception:  # noqa: BLE001 - malformed wild samples: genops stops with an error
-        return n, True
-    return n, False
+        from safepickle_bench.paths import wild_dir as package_wild_dir
+
+        return Path(package_wild_dir())
+    except ImportError:  # an older package without the paths module: the same rule, spelled out
+        override = os.environ.get("SAFEPICKLE_WILD_DIR")
+        return Path(override) if override else REPO / ".." / "shared" / "corpus" / "wild"
 
 
-def torch_samples(tmp: Path) -> list[Sample]:
-    """State_dict pickles of a few real torch models (zip data.pkl entries) plus one legacy file."""
-    import torch
-    from torch import nn
+@dataclass
+class FileTiming:
+    """Median CPU seconds per method on one file."""
 
-    torch.manual_seed(0)
-    models = {
-        "transformer_6x6": nn.Transformer(
-            d_model=16, nhead=2, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=16
-        ),
-        "mlp_300": nn.Sequential(*[nn.Linear(4, 4) for _ in range(150)]),
-        "convnet_bn": nn.Sequential(
-            *[m for _ in range(60) for m in (nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2), nn.ReLU())]
-        ),
-    }
-    out = []
-    for name, model in models.items():
-        state = model.state_dict()
-        path = tmp / f"{name}.pt"
-        torch.save(state, path)
-        with zipfile.ZipFile(path) as z:
-            entry = next(n for n in z.namelist() if n.endswith("data.pkl"))
-            out.append(
-                Sample("torch state_dict (zip data.pkl)", f"{name} ({len(state)} tensors)", z.read(entry))
-            )
-    buf = io.BytesIO()
-    torch.save(models["mlp_300"].state_dict(), buf, _use_new_zipfile_serialization=False)
-    out.append(Sample("torch legacy file (5 pickles + storages)", "mlp_300 legacy", buf.getvalue(), False))
-    return out
+    corpus: str
+    path: str
+    size: int
+    ours_s: float
+    picklescan_s: float
+    genops_s: float
+    opcodes: int
 
 
-def sklearn_samples() -> list[Sample]:
-    """Pickles of fitted sklearn models (protocols 2 and 5) and joblib.dump files of them."""
-    import joblib
-    import numpy as np
-    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    rng = np.random.default_rng(0)
-    x = rng.random((300, 8))
-    y = (x[:, 0] + x[:, 1] > 1).astype(int)
-    models = {
-        "random_forest_50": RandomForestClassifier(n_estimators=50, random_state=0).fit(x, y),
-        "gradient_boosting_50": GradientBoostingClassifier(n_estimators=50, random_state=0).fit(x, y),
-        "scaler_logreg_pipeline": make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y),
-    }
-    out = []
-    for name, model in models.items():
-        for proto in (2, 5):
-            out.append(Sample("sklearn pickle", f"{name} p{proto}", pickle.dumps(model, protocol=proto)))
-        buf = io.BytesIO()
-        joblib.dump(model, buf)
-        out.append(Sample("joblib.dump file (arrays skipped)", name, buf.getvalue(), False))
-    return out
-
-
-def wild_samples() -> list[Sample]:
-    """Every raw-pickle file of the wild corpus, read as bytes (never loaded)."""
+def wild_files() -> list[str]:
+    """Return every file of the wild corpus MANIFEST (empty when the corpus is absent)."""
     root = wild_dir()
     manifest = root / "MANIFEST.csv"
     if not manifest.exists():
         return []
-    out = []
-    with manifest.open(newline="") as f:
-        for row in csv.DictReader(f):
-            if row["format"] == "pickle":
-                out.append(Sample("wild corpus raw pickles", row["file"], (root / row["file"]).read_bytes()))
-    return out
+    with manifest.open(newline="", encoding="utf-8") as fh:
+        return [str(root / r["file"]) for r in csv.DictReader(fh) if (root / r["file"]).is_file()]
 
 
-def time_sample(sample: Sample, repeats: int) -> Timing:
-    """Median CPU time of genops, read_streams and pure-Python read_streams on one sample, interleaved."""
-    g_times, o_times, p_times = [], [], []
-    n_genops, g_err = genops_pass(sample.data) if sample.genops_ok else (0, False)
-    read = read_streams(sample.data, sample.name)
-    opcodes = sum(s.n_opcodes for s in read.streams)
-    compiled_all = NATIVE is not None and all(
-        read_native_stream(sample.data, s.start, len(sample.data), "x", DEFAULT_LIMITS, 0, time.monotonic() + 60,
-                           [DEFAULT_LIMITS.max_decompressed_bytes]) is not None
-        for s in read.streams if not s.nested_depth and ">" not in s.location
-    )
-    for _ in range(repeats):
-        if sample.genops_ok:
-            t0 = clock()
-            genops_pass(sample.data)
-            g_times.append(clock() - t0)
-        t0 = clock()
-        read_streams(sample.data, sample.name)
-        o_times.append(clock() - t0)
-        t0 = clock()
-        read_pure(sample.data, sample.name)
-        p_times.append(clock() - t0)
-    g = statistics.median(g_times) if g_times else None
-    return Timing(sample, g, statistics.median(o_times), statistics.median(p_times), compiled_all, opcodes, g_err)
+def hf_files(limit: int | None) -> list[str]:
+    """Return the files of data/hf/full in manifest order (empty when the dataset is not built)."""
+    import pandas as pd
+
+    folder = REPO / "data" / "hf" / "full"
+    manifest = folder / "manifest.parquet"
+    if not manifest.exists():
+        return []
+    paths = [str(folder / p) for p in pd.read_parquet(manifest, columns=["path"])["path"]]
+    return paths[:limit] if limit else paths
 
 
-def big_zip_check(tmp: Path) -> list[str]:
-    """Time analyze_path on a ~1 GiB torch zip and on a tiny one with the same pickle; return report lines.
+def pickle_regions(path: str) -> list[bytes]:
+    """Return the pickle bytes a tokenizer would walk: the `.pkl` entries of a zip, else the whole file."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                return [zf.read(n) for n in zf.namelist() if n.endswith(".pkl")]
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError):
+        pass  # broken or encrypted wild zips: the raw bytes
+    return [Path(path).read_bytes()]
 
-    Each file is analysed with `compute_sha256=False` (the analysis alone: only pickle entries are read) and
-    with the default hashing of every byte for `Analysis.sha256`. The big file is deleted afterwards.
-    """
-    import torch
 
-    from safepickle_bench.analysis import analyze_path
-
-    n_tensors = 256
-    rows = []
-    for label, numel in (("tiny tensors", 16), ("~1 GiB of tensors", 1024 * 1024)):
-        path = tmp / f"big_{numel}.pt"
-        torch.save({f"layer{i}.weight": torch.zeros(numel) for i in range(n_tensors)}, path)
-        size = path.stat().st_size
+def genops_pass(regions: list[bytes]) -> int:
+    """Walk every back-to-back stream of every region with pickletools.genops; return the opcode count."""
+    n = 0
+    for data in regions:
+        pos = 0
         try:
-            measured = {}
-            for hashed in (False, True):
-                runs = []
-                for _ in range(3):
-                    t0 = time.perf_counter()
-                    analysis = analyze_path(path, compute_sha256=hashed)
-                    runs.append((time.perf_counter() - t0, analysis.timings))
-                runs.sort(key=lambda r: r[0])
-                measured[hashed] = runs[len(runs) // 2]
-        finally:
-            path.unlink()
-        rows.append((label, size, analysis.pickle_bytes, measured, len(analysis.all_calls())))
-    lines = [
-        "Wall time (median of 3) of `analyze_path` on two torch zips holding the same state_dict pickle, "
-        "with tiny and with ~1 GiB of tensor data; the big file is written to a temporary directory and "
-        "deleted afterwards.",
-        "",
-        "| torch zip | file size | pickle bytes read | analyze_path, compute_sha256=False | of which containers "
-        "| of which opcodes | analyze_path, default (sha256 of every byte) | calls found |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for label, size, pbytes, measured, ncalls in rows:
-        total, timings = measured[False]
-        hashed_total = measured[True][0]
-        lines.append(
-            f"| {label} ({n_tensors} tensors) | {size / 2**20:,.1f} MiB | {pbytes:,} | {total * 1e3:,.1f} ms | "
-            f"{timings.get('containers', float('nan')) * 1e3:,.1f} ms | "
-            f"{timings.get('opcodes', float('nan')) * 1e3:,.1f} ms | {hashed_total * 1e3:,.1f} ms | {ncalls} |"
-        )
-    small, big = rows
-    ratio = big[3][False][0] / small[3][False][0]
-    hashed_ratio = big[3][True][0] / small[3][True][0]
-    lines += [
-        "",
-        f"Same pickle, {big[1] / small[1]:,.0f}x the bytes: without hashing, `analyze_path` takes "
-        f"{ratio:.2f}x the time of the tiny file (it reads {big[2]:,} vs {small[2]:,} pickle bytes); with the "
-        f"default sha256 of every byte it takes {hashed_ratio:.2f}x.",
-        "The analysis cost follows the pickle entries, not the tensor bytes"
-        + (" (within 3x)." if ratio < 3 else f" only up to {ratio:.1f}x: check the container phase."),
-        "`analyze_path(..., compute_sha256=False)` and `python -m safepickle_bench analyze --no-hash` skip the "
-        "digest; the features package hashes each file once for its cache and asks the analyzer not to.",
-    ]
-    return lines
+            while pos < len(data):
+                for _, _, p in pickletools.genops(data[pos:]):
+                    n += 1
+                    last = p
+                pos += last + 1
+        except Exception:  # noqa: BLE001 - malformed wild samples: genops stops with an error
+            pass
+    return n
 
 
-def fmt_rate(ops: int, seconds: float | None) -> str:
-    """Return opcodes per second as text."""
-    if not seconds:
-        return "n/a"
-    return f"{ops / seconds / 1e6:.2f} M/s"
+def ours(path: str) -> int:
+    """Analyse one file and compute every feature group (as `extract` does per file); return its opcodes."""
+    with gc_paused():
+        analysis = analyze_path(path, compute_sha256=False)
+        featurize_array(analysis, GROUPS)
+        n = sum(s.n_opcodes for s in analysis.streams)
+        del analysis  # freed while the collector is paused, as analyze_row does (counted in the time)
+    return n
 
 
-def slower_lines(timings: list[Timing]) -> list[str]:
-    """Return a sentence per group on the files the analyzer reads more slowly than genops walks them."""
-    out = []
-    groups: dict[str, list[Timing]] = {}
-    for t in timings:
-        if t.genops_s is not None:
-            groups.setdefault(t.sample.group, []).append(t)
-    for group, ts in groups.items():
-        slow = [t for t in ts if t.genops_s / t.ours_s < 1.0]  # type: ignore[operator]
-        if not slow:
-            out.append(f"- {group}: every file at least as fast as genops.")
-            continue
-        handed = [t for t in slow if not t.compiled_read_all]
-        kept = [t for t in slow if t.compiled_read_all]
-        worst = min(t.genops_s / t.ours_s for t in slow)  # type: ignore[operator]
-        text = (
-            f"- {group}: {len(slow)} of {len(ts)} files slower than genops (worst ratio {worst:.2f}); in "
-            f"{len(handed)} of them the compiled reader gave up (a call with semantics of its own such as getattr, "
-            "attrgetter, methodcaller, __import__ or partial, or an anomaly) and the Python engine read the stream "
-            "again"
-        )
-        if kept:
-            kept_worst = min(t.genops_s / t.ours_s for t in kept)  # type: ignore[operator]
-            text += f"; the other {len(kept)} were read by the compiled reader alone (worst ratio {kept_worst:.2f})"
-        out.append(text + ".")
-    return out
+def picklescan_scan(path: str) -> None:
+    """Scan one file with picklescan's in-process library function."""
+    from picklescan.scanner import scan_file_path
+
+    scan_file_path(path)
 
 
-def render(timings: list[Timing], big: list[str], repeats: int, load: str, wall: float) -> str:
+def time_file(corpus: str, path: str, repeats: int) -> FileTiming:
+    """Median CPU time of ours, picklescan and genops on one file, interleaved repeat by repeat."""
+    regions = pickle_regions(path)
+    opcodes = ours(path)  # warm the OS cache for this file
+    o, s, g = [], [], []
+    for _ in range(repeats):
+        t0 = clock()
+        ours(path)
+        t1 = clock()
+        picklescan_scan(path)
+        t2 = clock()
+        genops_pass(regions)
+        t3 = clock()
+        o.append(t1 - t0)
+        s.append(t2 - t1)
+        g.append(t3 - t2)
+    return FileTiming(
+        corpus, path, os.path.getsize(path), statistics.median(o), statistics.median(s), statistics.median(g), opcodes
+    )
+
+
+def summarize(timings: list[FileTiming]) -> dict[str, float]:
+    """Return per-corpus figures: ms per file (mean and median) of each method and the ratios."""
+    n = len(timings)
+    mean = {k: sum(getattr(t, f"{k}_s") for t in timings) / n * 1e3 for k in ("ours", "picklescan", "genops")}
+    med = {k: statistics.median(getattr(t, f"{k}_s") for t in timings) * 1e3 for k in ("ours", "picklescan", "genops")}
+    per_file = [t.ours_s / t.picklescan_s for t in timings if t.picklescan_s > 0]
+    return {
+        "n": n,
+        **{f"mean_{k}": v for k, v in mean.items()},
+        **{f"median_{k}": v for k, v in med.items()},
+        "ratio_mean": mean["ours"] / mean["picklescan"],
+        "ratio_median_file": statistics.median(per_file) if per_file else float("nan"),
+        "slower_files": sum(r > 1.0 for r in per_file),
+        "genops_ratio_mean": mean["ours"] / mean["genops"] if mean["genops"] else float("nan"),
+    }
+
+
+def render(summary: dict[str, dict[str, float]], repeats: int, load: tuple[float, float], wall: float) -> str:
     """Return the markdown report."""
+    import picklescan
+
     lines = [
-        "# Analyzer speed: `read_streams` vs a full `pickletools.genops` pass",
+        "# Analyzer speed: analysis + all features vs picklescan's in-process scan",
         "",
-        "Generated by `python experiments/bench_analyzer_speed.py`; every figure below is measured in that run.",
+        "Generated by `python experiments/bench_analyzer_speed.py`; every figure below is measured in that run",
+        "(per-file medians in `results/analyzer_speed.csv`).",
         "",
-        f"- Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
-        f"load average at start: {load}. Times are CPU seconds of this process (`time.process_time`), so other "
-        "jobs on the shared machine do not inflate them; both readers are timed interleaved on the same bytes.",
-        f"- {repeats} repeats per file; the median per file is used. Benchmark wall time: {wall:.1f} s.",
-        "- `genops` = walk every back-to-back stream of the bytes with `pickletools.genops` (tokenize only).",
-        "- `ours` = `safepickle_bench.analysis.streams.read_streams`: tokenizes as `_pickle.c` does AND simulates",
-        "  the stack/memo, resolves imports and calls (argument summaries are computed when first read, so not in",
-        "  these timings), follows nested pickles and skips joblib/legacy-torch raw data. Each stream is first read",
-        "  by the compiled reader (`safepickle_bench/analysis/_native.c`, "
-        + ("built and on in this run" if NATIVE is not None else "NOT available in this run")
-        + "): same records as the Python engine for well-formed",
-        "  streams of common opcodes; at any anomaly, limit, rare opcode or call with semantics of its own it gives",
-        "  up and the Python engine reads the stream again from the start.",
-        "- `pure Python` = the same `read_streams` with the compiled reader switched off (what runs where no C",
-        "  compiler was available at install, or with SAFEPICKLE_PURE_PYTHON=1), timed interleaved too.",
-        "- ratio = genops time / ours time (>= 1.00 means the analyzer is at least as fast as genops).",
+        f"- Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs shared with other "
+        f"jobs (1-minute load average {load[0]:.1f} before, {load[1]:.1f} after). Times are CPU seconds of this "
+        "process (`time.process_time`); the three methods run interleaved on each file, in one process.",
+        f"- {repeats} repeats per file, median per file. Benchmark wall time: {wall:.0f} s.",
+        "- `ours` = `analyze_path(path, compute_sha256=False)` + `featurize_array(analysis, GROUPS)` (every feature "
+        "group), cyclic GC paused per file, as `features.extract` runs each file (the pure-Python engine: the "
+        "package has no compiled code).",
+        f"- `picklescan` = `picklescan.scanner.scan_file_path(path)` (picklescan {picklescan.__version__ if hasattr(picklescan, '__version__') else '1.0.5'}, "
+        "in-process library call: it opens the file, walks zips, and tokenizes each pickle with `pickletools.genops`).",
+        "- `genops` (reference) = a bare `pickletools.genops` pass over the file's pickle bytes, already in "
+        "memory (`.pkl` entries of a zip, else the whole file): tokenizing only, far less than either scanner.",
+        "- ratio = ours / picklescan (<= 1.00: we are at least as fast as picklescan).",
         "",
-        "## Per group (sums of per-file medians)",
-        "",
-        "| group | files | opcodes | genops | ours | genops ops/s | ours ops/s | ratio | median per-file ratio "
-        "| pure Python | pure Python ratio | pure Python median per-file ratio |",
+        "| corpus | files | ours mean ms/file | picklescan mean ms/file | genops mean ms/file | ours median "
+        "| picklescan median | genops median | ratio of means | median per-file ratio | files slower than "
+        "picklescan | ours / genops (means) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    groups: dict[str, list[Timing]] = {}
-    for t in timings:
-        groups.setdefault(t.sample.group, []).append(t)
-    for group, ts in groups.items():
-        ops = sum(t.opcodes for t in ts)
-        ours = sum(t.ours_s for t in ts)
-        pure = sum(t.pure_s for t in ts)
-        comparable = [t for t in ts if t.genops_s is not None]
-        if comparable:
-            g = sum(t.genops_s for t in comparable)  # type: ignore[misc]
-            o = sum(t.ours_s for t in comparable)
-            pp = sum(t.pure_s for t in comparable)
-            ratio, p_ratio = f"{g / o:.2f}", f"{g / pp:.2f}"
-            per_file = f"{statistics.median(t.genops_s / t.ours_s for t in comparable):.2f}"  # type: ignore[operator]
-            p_per_file = f"{statistics.median(t.genops_s / t.pure_s for t in comparable):.2f}"  # type: ignore[operator]
-            g_text, g_rate = f"{g * 1e3:,.2f} ms", fmt_rate(sum(t.opcodes for t in comparable), g)
-        else:
-            ratio = per_file = p_ratio = p_per_file = "n/a"
-            g_text, g_rate = "n/a (genops cannot skip raw data)", "n/a"
+    for name, r in summary.items():
         lines.append(
-            f"| {group} | {len(ts)} | {ops:,} | {g_text} | {ours * 1e3:,.2f} ms | {g_rate} | "
-            f"{fmt_rate(ops, ours)} | {ratio} | {per_file} | {pure * 1e3:,.2f} ms | {p_ratio} | {p_per_file} |"
+            f"| {name} | {r['n']} | {r['mean_ours']:.3f} | {r['mean_picklescan']:.3f} | {r['mean_genops']:.3f} | "
+            f"{r['median_ours']:.3f} | {r['median_picklescan']:.3f} | {r['median_genops']:.3f} | "
+            f"{r['ratio_mean']:.2f} | {r['ratio_median_file']:.2f} | {int(r['slower_files'])} | "
+            f"{r['genops_ratio_mean']:.2f} |"
         )
-    errors = [t for t in timings if t.genops_error]
-    below = [
-        g
-        for g, ts in groups.items()
-        if any(t.genops_s is not None for t in ts)
-        and (
-            statistics.median(t.genops_s / t.ours_s for t in ts if t.genops_s is not None) < 1.0  # type: ignore[operator]
-            or sum(t.genops_s for t in ts if t.genops_s is not None)  # type: ignore[misc]
-            < sum(t.ours_s for t in ts if t.genops_s is not None)
-        )
-    ]
-    pure_below = [
-        g
-        for g, ts in groups.items()
-        if any(t.genops_s is not None for t in ts)
-        and statistics.median(t.genops_s / t.pure_s for t in ts if t.genops_s is not None) < 1.0  # type: ignore[operator]
-    ]
+    met = [n for n, r in summary.items() if r["ratio_mean"] <= 1.0]
+    missed = [n for n in summary if n not in met]
     lines += [
         "",
-        "Goal (issue 2): at least as fast as genops, read here as a group ratio and a median per-file ratio >= 1.00 "
-        "for every group. "
-        + (
-            "Met in this run."
-            if not below
-            else f"Not met in this run for: {', '.join(below)}."
-        )
-        + (
-            f" With the compiled reader switched off (pure Python), the median per-file ratio is below 1.00 for: "
-            f"{', '.join(pure_below)}; the goal depends on the compiled reader, with the Python engine as its "
-            "reference and fallback."
-            if pure_below
-            else " The pure-Python engine alone also meets it in this run."
-        ),
+        "Goal: analysis + all features per file at most picklescan's in-process scan on the same files (ratio of "
+        "means <= 1.00). "
+        + (f"Met on: {', '.join(met)}. " if met else "")
+        + (f"Missed on: {', '.join(missed)}." if missed else "Met on every corpus."),
         "",
-        *slower_lines(timings),
-        "",
-        f"genops raised on {len(errors)} wild file(s) (malformed on purpose); it is timed up to its error there, "
-        "while the analyzer reads on and records anomalies.",
-        "",
-        "## Per file (torch, sklearn, joblib)",
-        "",
-        "| group | file | bytes | opcodes | genops | ours | ratio | pure Python |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for t in timings:
-        if t.sample.group.startswith("wild"):
-            continue
-        g = f"{t.genops_s * 1e3:.2f} ms" if t.genops_s is not None else "n/a"
-        r = f"{t.genops_s / t.ours_s:.2f}" if t.genops_s is not None else "n/a"
-        lines.append(
-            f"| {t.sample.group} | {t.sample.name} | {len(t.sample.data):,} | {t.opcodes:,} | {g} | "
-            f"{t.ours_s * 1e3:.2f} ms | {r} | {t.pure_s * 1e3:.2f} ms |"
-        )
-    lines += ["", "## A ~1 GiB torch zip costs time proportional to its pickle", "", *big, ""]
     return "\n".join(lines)
 
 
-def main() -> None:
-    """Run the benchmark and write the report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--skip-big", action="store_true", help="skip the ~1 GiB torch zip check")
-    parser.add_argument("--out", type=Path, default=REPO / "results" / "analyzer_speed.md")
-    args = parser.parse_args()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        samples = torch_samples(tmp) + sklearn_samples() + wild_samples()
-        timings = [time_sample(s, args.repeats) for s in samples]
-        big = ["Skipped (`--skip-big`)."] if args.skip_big else big_zip_check(tmp)
-    report = render(timings, big, args.repeats, load, time.perf_counter() - start)
+def main() -> int:
+    """Run the benchmark and write the report and the per-file CSV."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--hf-limit", type=int, default=None, help="time only the first N hf files")
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "analyzer_speed.md")
+    args = ap.parse_args()
+    logging.getLogger("picklescan").setLevel(logging.CRITICAL)  # it logs every parse error of hostile files
+
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    corpora = {"wild corpus": wild_files(), "hf full": hf_files(args.hf_limit)}
+    timings: list[FileTiming] = []
+    summary: dict[str, dict[str, float]] = {}
+    for name, paths in corpora.items():
+        if not paths:
+            print(f"{name}: no files, skipped", file=sys.stderr)
+            continue
+        rows = [time_file(name, p, args.repeats) for p in paths]
+        timings += rows
+        summary[name] = summarize(rows)
+        print(name, {k: round(v, 4) for k, v in summary[name].items()}, file=sys.stderr)
+    wall = time.perf_counter() - started
+    report = render(summary, args.repeats, (load_before, os.getloadavg()[0]), wall)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
+    args.out.write_text(report, encoding="utf-8")
+    with args.out.with_suffix(".csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["corpus", "file", "bytes", "opcodes", "ours_ms", "picklescan_ms", "genops_ms"])
+        for i, t in enumerate(timings):
+            # wild files by index only: names from the hostile corpus stay out of the repository
+            rel = os.path.relpath(t.path, REPO) if t.corpus == "hf full" else f"wild#{i}"
+            w.writerow([t.corpus, rel, t.size, t.opcodes, f"{t.ours_s * 1e3:.4f}", f"{t.picklescan_s * 1e3:.4f}",
+                        f"{t.genops_s * 1e3:.4f}"])  # fmt: skip
     print(report)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -23,7 +23,6 @@ import joblib
 import numpy as np
 
 from safepickle_bench.analysis import analyze_path
-from safepickle_bench.analysis.native import load_native, pure_python
 from safepickle_bench.features import FEATURE_VERSION, GROUPS, extract, feature_columns, featurize_array
 from safepickle_bench.features.extraction import gc_paused
 from safepickle_bench.paths import wild_dir
@@ -127,34 +126,29 @@ def analysis_and_features(path: str) -> tuple[float, float]:
 
 
 def latency(paths: list[str], repeats: int) -> dict[str, float]:
-    """Return median and p95 ms per file of analysis+features (compiled reader, then pure Python), of
-    features alone, and of a bare genops pass; each the best of `repeats` runs per file."""
-    both, feats, bare, pure = [], [], [], []
+    """Return median and p95 ms per file of analysis+features, of features alone, and of a bare genops pass;
+    each the best of `repeats` runs per file."""
+    both, feats, bare = [], [], []
     for p in paths:
-        best_both = best_feat = best_bare = best_pure = float("inf")
+        best_both = best_feat = best_bare = float("inf")
         regions = pickle_regions(p)
-        # one file at a time, each way `repeats` times in a row (as extract reads a file: once, in one mode),
-        # the three ways side by side on the same file so that they see the same machine state
+        # one file at a time, each way `repeats` times in a row (as extract reads a file: once),
+        # both ways side by side on the same file so that they see the same machine state
         for _ in range(repeats):
             total, feat = analysis_and_features(p)
             best_both = min(best_both, total)
             best_feat = min(best_feat, feat)
-        with pure_python():
-            for _ in range(repeats):
-                best_pure = min(best_pure, analysis_and_features(p)[0])
         for _ in range(repeats):
             best_bare = min(best_bare, genops_seconds(regions))
         both.append(best_both * 1e3)
         feats.append(best_feat * 1e3)
         bare.append(best_bare * 1e3)
-        pure.append(best_pure * 1e3)
     return {
         "n": len(paths),
         "median_total": statistics.median(both),
         "p95_total": float(np.percentile(both, 95)),
         "median_features": statistics.median(feats),
         "p95_features": float(np.percentile(feats, 95)),
-        "median_pure": statistics.median(pure),
         "median_genops": statistics.median(bare),
     }
 
@@ -202,9 +196,7 @@ def main() -> int:
         "Written by `experiments/bench_feature_speed.py`. Per file: `analyze_path` (containers, opcodes,",
         f"symbolic stack) plus `featurize` of every group ({len(feature_columns())} columns, FEATURE_VERSION "
         f"{FEATURE_VERSION}), with the cyclic GC paused per file as `extract` does, best of {args.repeats} runs per "
-        "file, cache off. The analyzer's compiled fast paths (`safepickle_bench/analysis/_native.c`) were "
-        + ("on" if load_native() is not None else "NOT available")
-        + "; the `pure Python` column is the same measurement with them switched off, on each file right after. "
+        "file, cache off (the analyzer is pure Python: the package has no compiled code). "
         "Throughput: `extract(paths, "
         "cache=False, n_jobs=N)` over all the files below together (repeated to at least 1000 files; the cache is "
         "off, so every copy is analysed), warm worker pool, best of "
@@ -217,12 +209,12 @@ def main() -> int:
         "## Latency per file (ms)",
         "",
         "| corpus | files | median analysis+features | p95 analysis+features | median features only | "
-        "p95 features only | median analysis+features, pure Python | median bare `pickletools.genops` pass |",
-        "|---|---|---|---|---|---|---|---|",
+        "p95 features only | median bare `pickletools.genops` pass |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in lat.items():
         lines.append(f"| {name} | {r['n']} | {r['median_total']:.3f} | {r['p95_total']:.3f} | "
-                     f"{r['median_features']:.3f} | {r['p95_features']:.3f} | {r['median_pure']:.3f} | "
+                     f"{r['median_features']:.3f} | {r['p95_features']:.3f} | "
                      f"{r['median_genops']:.3f} |")
     goal = lat.get("torch state dicts (HF-style, 170-338 tensors)")
     lines += [
@@ -236,9 +228,8 @@ def main() -> int:
         "Goal (issue 3): median under 1 ms per file for analysis+features of a typical HF `pytorch_model.bin` "
         "of a few hundred tensors: "
         + (f"measured {goal['median_total']:.3f} ms ({'met' if goal['median_total'] < 1.0 else 'not met'}). "
-           f"With the compiled fast paths switched off the same files take {goal['median_pure']:.3f} ms; merely "
-           f"tokenising them with the stdlib's pure-Python `pickletools.genops` (no stack simulation, no "
-           f"features) takes {goal['median_genops']:.3f} ms, which is why the goal needs compiled code."
+           f"Merely tokenising the same files with the stdlib's pure-Python `pickletools.genops` (no stack "
+           f"simulation, no features) takes {goal['median_genops']:.3f} ms."
            if goal else "not measured."),
         "",
     ]

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from safepickle_bench.analysis.limits import Limits
-from safepickle_bench.analysis.native import load_native
 from safepickle_bench.analysis.result import Anomaly
 
 Searchable = bytes | bytearray | mmap.mmap
@@ -43,7 +42,6 @@ _HEAD = 64
 _PEEK = 512
 
 # --- magic bytes -------------------------------------------------------------------------------
-_NATIVE = load_native(__name__)
 _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_CENTRAL = b"PK\x01\x02"
 _ZIP_EOCD = b"PK\x05\x06"
@@ -595,42 +593,28 @@ class ContainerWalker:
         self, view: _View, cd_pos: int, cd_size: int, count: int, loc: str
     ) -> list[_ZipRecord] | None:
         """Return the central directory's records, or None (an anomaly recorded) when one is not a record."""
-        records: list[_ZipRecord]
         end = cd_pos + cd_size
-        if _NATIVE is not None:
-            # the compiled parser: same records, same clamping to the readable window
-            records, bad, zip64 = _NATIVE.zip_directory(view.base, view.start + cd_pos, view.start + end, view.end)
-            for i, extra in zip64:
-                name, method, flags, crc, csize, usize, offset = records[i]
-                usize, csize, offset = _apply_zip64_extra(extra, usize, csize, offset)
-                records[i] = (name, method, flags, crc, csize, usize, offset)
-            if bad >= 0:
+        records: list[_ZipRecord] = []
+        pos = cd_pos
+        while pos < end:
+            if self._out_of_time(loc):
+                break
+            rec = view.read(pos, pos + _CENTRAL_HEADER.size)
+            if len(rec) < _CENTRAL_HEADER.size or rec[:4] != _ZIP_CENTRAL:
                 self._anomaly(
-                    "container_corrupt", cd_pos + bad, loc, f"zip: bad central directory record #{len(records)}"
+                    "container_corrupt", pos, loc, f"zip: bad central directory record #{len(records)}"
                 )
                 return None
-        else:
-            records = []
-            pos = cd_pos
-            while pos < end:
-                if self._out_of_time(loc):
-                    break
-                rec = view.read(pos, pos + _CENTRAL_HEADER.size)
-                if len(rec) < _CENTRAL_HEADER.size or rec[:4] != _ZIP_CENTRAL:
-                    self._anomaly(
-                        "container_corrupt", pos, loc, f"zip: bad central directory record #{len(records)}"
-                    )
-                    return None
-                f = _CENTRAL_HEADER.unpack(rec)
-                flags, method, crc, csize, usize = f[5], f[6], f[9], f[10], f[11]
-                nlen, elen, clen, offset = f[12], f[13], f[14], f[18]
-                raw_name = view.read(pos + 46, pos + 46 + nlen)
-                if 0xFFFFFFFF in (usize, csize, offset):
-                    extra = view.read(pos + 46 + nlen, pos + 46 + nlen + elen)
-                    usize, csize, offset = _apply_zip64_extra(extra, usize, csize, offset)
-                name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
-                records.append((name, method, flags, crc, csize, usize, offset))
-                pos += 46 + nlen + elen + clen
+            f = _CENTRAL_HEADER.unpack(rec)
+            flags, method, crc, csize, usize = f[5], f[6], f[9], f[10], f[11]
+            nlen, elen, clen, offset = f[12], f[13], f[14], f[18]
+            raw_name = view.read(pos + 46, pos + 46 + nlen)
+            if 0xFFFFFFFF in (usize, csize, offset):
+                extra = view.read(pos + 46 + nlen, pos + 46 + nlen + elen)
+                usize, csize, offset = _apply_zip64_extra(extra, usize, csize, offset)
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+            records.append((name, method, flags, crc, csize, usize, offset))
+            pos += 46 + nlen + elen + clen
         if count not in (len(records), 0xFFFF) and count < 0xFFFF:
             self._anomaly(
                 "container_corrupt", cd_pos, loc, f"zip: {len(records)} entries listed, {count} declared"
@@ -984,8 +968,6 @@ def _zip_lzma_maker(raw: _View) -> Callable[[], _Decompressor] | None:
 def _entries_to_read(names: list[str], flavour: str | None) -> list[int]:
     """Return the indices of the entries a loader may unpickle: not directories, not torch tensor storages."""
     torch_like = flavour in ("torch_zip", "torchscript")
-    if _NATIVE is not None:
-        return _NATIVE.entries_to_read(names, torch_like)
     if torch_like:
         tensor = _TORCH_TENSOR_ENTRY.search
         return [i for i, n in enumerate(names) if not (n.endswith("/") or tensor(n))]

@@ -13,15 +13,7 @@ from dataclasses import dataclass, field
 from safepickle_bench.analysis import opcodes as ops
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
 from safepickle_bench.analysis.result import Anomaly, Stream
-from safepickle_bench.analysis.symbolic import (
-    SMALL_STREAM_BYTES,
-    Global,
-    StreamRun,
-    native_available,
-    read_native_stream,
-    read_small_stream,
-    simulate_stream,
-)
+from safepickle_bench.analysis.symbolic import Global, StreamRun, simulate_stream
 
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 """First pickle of a legacy (non-zip) `torch.save` file."""
@@ -119,9 +111,6 @@ def read_streams(
     torch_legacy = False
     max_streams = limits.max_streams
     max_pickle_bytes = limits.max_pickle_bytes
-    # Regions small enough for the fast reader of small streams (see simulate_stream), decided once here.
-    small = min(SMALL_STREAM_BYTES, limits.max_opcodes) if limits.max_stack_depth >= 0 else 0
-    native = native_available()
     while pos < n:
         index = len(runs)
         if index >= max_streams:
@@ -134,26 +123,16 @@ def read_streams(
         if end > n:
             end = n
         stream_location = f"{location}#{index}"
-        if native:
-            run = read_native_stream(
-                buf, pos, end, stream_location, limits, nested_depth, deadline, decode_budget
-            )
-        elif end - pos <= small:
-            run = read_small_stream(buf, pos, end, stream_location, limits, nested_depth)
-        else:
-            run = None
-        if run is None:  # unusual, or no fast reader: the full engine (a fast reader is not tried twice)
-            run = simulate_stream(
-                buf,
-                pos,
-                stream_location,
-                limits,
-                end=end,
-                nested_depth=nested_depth,
-                deadline=deadline,
-                decode_budget=decode_budget,
-                small_first=False,
-            )
+        run = simulate_stream(
+            buf,
+            pos,
+            stream_location,
+            limits,
+            end=end,
+            nested_depth=nested_depth,
+            deadline=deadline,
+            decode_budget=decode_budget,
+        )
         st = run.stream
         if index > 0 and not _counts_as_stream(buf, pos, run):
             out.anomalies.append(

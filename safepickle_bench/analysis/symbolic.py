@@ -31,7 +31,6 @@ import numpy as np
 
 from safepickle_bench.analysis import opcodes as ops
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
-from safepickle_bench.analysis.native import load_native
 from safepickle_bench.analysis.result import Anomaly, CallRecord, ImportRecord, Stream
 
 MAX_ANOMALIES_PER_STREAM = 10_000
@@ -327,8 +326,6 @@ def _key_verdict(v: Any, budget: int = 256) -> int:
 
 def _nesting(value: Any, cap: int = 256) -> int:
     """Return how deeply containers nest inside a value (bounded, cycle-safe)."""
-    if _NATIVE is not None:
-        return _NATIVE.nesting(value, cap)  # type: ignore[no-any-return]
     best = 0
     todo = [(value, 0)]
     seen: set[int] = set()
@@ -775,12 +772,8 @@ def simulate_stream(
     nested_depth: int = 0,
     deadline: float | None = None,
     decode_budget: list[int] | None = None,
-    small_first: bool = True,
 ) -> StreamRun:
     """Read and simulate one pickle stream of `data` from `start` to its STOP; never raises on bad input.
-
-    `small_first=False` skips the fast readers (compiled, else the one of small streams) for a caller that
-    already tried them.
 
     `decode_budget` is a one-item list holding how many bytes decoding calls inside pickles (zlib.decompress,
     base64...) may still produce; it is shared with nested streams and decremented in place (default: a
@@ -794,20 +787,6 @@ def simulate_stream(
     end = len(data) if end is None else min(end, len(data))
     if deadline is None:
         deadline = time.monotonic() + limits.max_seconds
-    if small_first and _NATIVE is not None and start < end:
-        run = read_native_stream(data, start, end, location, limits, nested_depth, deadline, decode_budget)
-        if run is not None:
-            return run
-    elif (
-        small_first
-        and 0 < end - start <= SMALL_STREAM_BYTES
-        and end - start <= limits.max_opcodes
-        and limits.max_stack_depth >= 0
-        and time.monotonic() <= deadline
-    ):
-        run = read_small_stream(data, start, end, location, limits, nested_depth)
-        if run is not None:
-            return run
     engine = _ENGINES.pop() if _ENGINES else _Engine()
     # The simulation allocates many long-lived containers: no collections while a large stream runs
     # (a small one allocates too little for a collection to matter, and toggling has its own cost).
@@ -831,8 +810,6 @@ list.append are atomic, so threads never share an engine."""
 def _tally(seq: bytearray, want_protocol: bool) -> tuple[dict[str, int], int, int, int, int]:
     """Return opcode name -> count (first-seen order below 4096 opcodes, else by code), the string literal,
     memo put and memo get counts, and the highest protocol of any opcode (0 unless `want_protocol`)."""
-    if _NATIVE is not None:
-        return _NATIVE.tally(seq, want_protocol)  # type: ignore[no-any-return]
     counts = _count_codes(seq)
     names = ops.OPCODE_NAME
     opcode_counts: dict[str, int] = {}
@@ -846,383 +823,6 @@ def _tally(seq: bytearray, want_protocol: bool) -> tuple[dict[str, int], int, in
     for c, n in counts.items():
         tallies[_TALLY[c]] += n
     return opcode_counts, tallies[1], tallies[2], tallies[3], top  # type: ignore[return-value]
-
-
-SMALL_STREAM_BYTES = CHECK_EVERY
-"""Regions up to this many bytes are first read by `read_small_stream` (at most CHECK_EVERY opcodes: no limit
-check falls inside them)."""
-_MISSING = object()
-_SMALL_STRING_CODES = frozenset({0x8C, 0x58})
-
-
-def read_small_stream(
-    data: bytes, start: int, end: int, location: str, limits: Limits, nested_depth: int
-) -> StreamRun | None:
-    """Read a small, well-formed stream made of the commonest opcodes; None to hand it to the full engine.
-
-    Same results as `_Engine.run` (checked by the differential test of the stream reader), at a fraction of its
-    per-stream cost: plain locals, no handler table, no engine to reset. It gives up (returns None, nothing
-    recorded anywhere) at the first opcode it does not know, any anomaly, or a call with semantics of its own;
-    the engine then reads the stream from the start.
-    """
-    stack: list[Any] = []
-    push = stack.append
-    spop = stack.pop
-    marks: list[int] = []
-    memo: dict[int, Any] = {}
-    seq = bytearray()
-    seq_append = seq.append
-    imports: list[ImportRecord] = []
-    calls: list[CallRecord] = []
-    strings: list[str] = []
-    max_lits = limits.max_string_literals
-    max_chars = limits.max_string_chars
-    fence = maxd = max_marks = proto = frame_end = 0
-    first_proto = -1
-    pos = start
-    while pos < end:
-        code = data[pos]
-        seq_append(code)
-        if code == 0x94:  # MEMOIZE
-            if len(stack) <= fence:
-                return None
-            memo[len(memo)] = stack[-1]
-            pos += 1
-        elif code == 0x8C or code == 0x58:  # SHORT_BINUNICODE, BINUNICODE
-            if code == 0x8C:
-                if pos + 1 >= end:
-                    return None
-                p = pos + 2
-                q = p + data[pos + 1]
-            else:
-                if pos + 5 > end:
-                    return None
-                p = pos + 5
-                q = p + _U4(data, pos + 1)[0]
-            if q > end:
-                return None
-            raw = data[p:q]
-            if raw.isascii():
-                text = raw.decode("ascii")
-            else:
-                try:
-                    text = raw.decode("utf-8", "surrogatepass")
-                except UnicodeDecodeError:
-                    return None
-            push(text)
-            if len(strings) < max_lits:
-                strings.append(text[:max_chars])
-            pos = q
-        elif code == 0x71 or code == 0x68:  # BINPUT, BINGET
-            if pos + 1 >= end:
-                return None
-            if code == 0x71:
-                if len(stack) <= fence:
-                    return None
-                memo[data[pos + 1]] = stack[-1]
-            else:
-                v = memo.get(data[pos + 1], _MISSING)
-                if v is _MISSING:
-                    return None
-                push(v)
-            pos += 2
-        elif code == 0x2E:  # STOP
-            n = len(stack)
-            if n <= fence:
-                return None
-            if n > maxd:
-                maxd = n
-            stop_value = spop()
-            pos += 1
-            break
-        elif code == 0x52 or code == 0x81:  # REDUCE, NEWOBJ
-            n = len(stack)
-            if n - fence < 2:
-                return None
-            fn = stack[-2]
-            if type(fn) is not Global or fn.qual in _SPECIAL:
-                return None
-            if n > maxd:
-                maxd = n
-            args = spop()
-            spop()
-            qual = fn.qual
-            calls.append(LazyCallRecord(qual, "REDUCE" if code == 0x52 else "NEWOBJ", pos, "", args))
-            push(Obj(qual, args))
-            pos += 1
-        elif code == 0x93:  # STACK_GLOBAL
-            n = len(stack)
-            if n - fence < 2:
-                return None
-            name = stack[-1]
-            module = stack[-2]
-            if type(module) is not str or type(name) is not str:
-                return None
-            if n > maxd:
-                maxd = n
-            del stack[-2:]
-            if proto < 3:
-                if (module, name) in _NAME_MAPPING:
-                    module, name = _NAME_MAPPING[(module, name)]
-                elif module in _IMPORT_MAPPING:
-                    module = _IMPORT_MAPPING[module]
-            imports.append(ImportRecord(module, name, "STACK_GLOBAL", pos))
-            push(Global(module, name))
-            pos += 1
-        elif code == 0x85:  # TUPLE1
-            if len(stack) <= fence:
-                return None
-            stack[-1] = (stack[-1],)
-            pos += 1
-        elif code == 0x86 or code == 0x87:  # TUPLE2, TUPLE3
-            n = len(stack)
-            if code == 0x86:
-                if n - fence < 2:
-                    return None
-                if n > maxd:
-                    maxd = n
-                b2 = spop()
-                stack[-1] = (stack[-1], b2)
-            else:
-                if n - fence < 3:
-                    return None
-                if n > maxd:
-                    maxd = n
-                c3 = spop()
-                b2 = spop()
-                stack[-1] = (stack[-1], b2, c3)
-            pos += 1
-        elif code == 0x80:  # PROTO
-            if pos + 1 >= end:
-                return None
-            v = data[pos + 1]
-            if v > ops.HIGHEST_PROTOCOL:
-                return None
-            proto = v
-            if first_proto < 0:
-                first_proto = v
-            pos += 2
-        elif code == 0x95:  # FRAME
-            if pos + 9 > end:
-                return None
-            q = pos + 9 + _U8(data, pos + 1)[0]
-            if q > end:
-                return None
-            frame_end = q
-            pos += 9
-        elif code == 0x28:  # MARK
-            fence = len(stack)
-            marks.append(fence)
-            pos += 1
-        elif code == 0x74 or code == 0x75 or code == 0x65:  # TUPLE, SETITEMS, APPENDS
-            if not marks:
-                return None
-            n = len(stack)
-            if n > maxd:
-                maxd = n
-            if len(marks) > max_marks:
-                max_marks = len(marks)
-            k = marks.pop()
-            fence = marks[-1] if marks else 0
-            if code == 0x74:
-                t = tuple(stack[k:])
-                del stack[k:]
-                push(t)
-            else:
-                items = stack[k:]
-                del stack[k:]
-                if len(stack) <= fence:
-                    return None
-                t = stack[-1]
-                if code == 0x75:
-                    if (
-                        type(t) is not dict
-                        or len(items) & 1
-                        or not set(map(type, items[::2])) <= _SCALAR_KEYS
-                    ):
-                        return None
-                    it = iter(items)
-                    t.update(zip(it, it, strict=False))
-                elif type(t) is list:
-                    t.extend(items)
-            pos += 1
-        elif code == 0x4E:  # NONE
-            push(None)
-            pos += 1
-        elif code == 0x7D:  # EMPTY_DICT
-            push({})
-            pos += 1
-        elif code == 0x5D:  # EMPTY_LIST
-            push([])
-            pos += 1
-        elif code == 0x29:  # EMPTY_TUPLE
-            push(())
-            pos += 1
-        elif code == 0x88 or code == 0x89:  # NEWTRUE, NEWFALSE
-            push(code == 0x88)
-            pos += 1
-        elif code == 0x4B:  # BININT1
-            if pos + 1 >= end:
-                return None
-            push(data[pos + 1])
-            pos += 2
-        elif code == 0x4A:  # BININT
-            if pos + 5 > end:
-                return None
-            push(_I4(data, pos + 1)[0])
-            pos += 5
-        elif code == 0x4D:  # BININT2
-            if pos + 3 > end:
-                return None
-            push(_U2(data, pos + 1)[0])
-            pos += 3
-        elif code == 0x47:  # BINFLOAT
-            if pos + 9 > end:
-                return None
-            push(_F8(data, pos + 1)[0])
-            pos += 9
-        elif code == 0x61 or code == 0x73:  # APPEND, SETITEM
-            n = len(stack)
-            if code == 0x61:
-                if n - fence < 2:
-                    return None
-                if n > maxd:
-                    maxd = n
-                v = spop()
-                t = stack[-1]
-                if type(t) is list:
-                    t.append(v)
-            else:
-                if n - fence < 3:
-                    return None
-                t = stack[-3]
-                if type(t) is dict:
-                    verdict = _key_verdict(stack[-2])
-                    if verdict == 0:
-                        return None
-                    if verdict == 1:
-                        t[stack[-2]] = stack[-1]
-                if n > maxd:
-                    maxd = n
-                del stack[-2:]
-            pos += 1
-        elif code == 0x62:  # BUILD
-            n = len(stack)
-            if n - fence < 2:
-                return None
-            inst = stack[-2]
-            if type(inst) is not Obj or inst.kind == "partial" or inst.callable in JOBLIB_WRAPPERS:
-                return None
-            if n > maxd:
-                maxd = n
-            state = spop()
-            calls.append(LazyCallRecord(inst.callable, "BUILD", pos, "", state))
-            inst.state = state
-            pos += 1
-        elif code == 0x30:  # POP
-            n = len(stack)
-            if marks and marks[-1] == n:
-                marks.pop()
-                fence = marks[-1] if marks else 0
-            elif n > fence:
-                if n > maxd:
-                    maxd = n
-                spop()
-            else:
-                return None
-            pos += 1
-        elif code == 0x72 or code == 0x6A:  # LONG_BINPUT, LONG_BINGET
-            if pos + 5 > end:
-                return None
-            key = _U4(data, pos + 1)[0]
-            if code == 0x72:
-                if len(stack) <= fence:
-                    return None
-                memo[key] = stack[-1]
-            else:
-                v = memo.get(key, _MISSING)
-                if v is _MISSING:
-                    return None
-                push(v)
-            pos += 5
-        else:
-            return None
-    else:
-        return None  # no STOP before `end`: the engine reports it
-    n = len(stack)
-    if n > maxd:
-        maxd = n
-    opcode_counts, n_strings, puts, gets, top_proto = _tally(seq, first_proto < 0)
-    nesting = max_marks
-    if len(marks) > nesting:
-        nesting = len(marks)
-    if type(stop_value) in _CONTAINERS:
-        d = _nesting(stop_value)
-        if d > nesting:
-            nesting = d
-    stream = Stream(
-        location,
-        start,
-        pos,
-        first_proto if first_proto >= 0 else top_proto,
-        first_proto >= 0,
-        True,
-        len(seq),
-        opcode_counts,
-        bytes(seq),
-        imports,
-        calls,
-        strings,
-        n_strings,
-        [],
-        maxd,
-        nesting,
-        puts,
-        gets,
-        nested_depth,
-        0,
-    )
-    return StreamRun(stream, stop_value, [], [], pos if pos > frame_end else frame_end, 0)
-
-
-def native_available() -> bool:
-    """Return True when the compiled stream reader is built and switched on."""
-    return _NATIVE is not None
-
-
-def read_native_stream(
-    data: bytes,
-    start: int,
-    end: int,
-    location: str,
-    limits: Limits,
-    nested_depth: int,
-    deadline: float,
-    decode_budget: list[int],
-) -> StreamRun | None:
-    """Read a well-formed stream of common opcodes with the compiled reader; None to hand it to the engine.
-
-    Same results as `_Engine.run` (tests/test_native_reader.py compares them); None, with nothing recorded and
-    the decoding budget untouched, when the compiled reader is not available or gives up (any anomaly, limit,
-    rare opcode, or call with semantics of its own).
-    """
-    if _NATIVE is None:
-        return None
-    return _NATIVE.read_stream(  # type: ignore[no-any-return]
-        data,
-        start,
-        end,
-        location,
-        nested_depth,
-        limits.max_opcodes,
-        limits.max_stack_depth,
-        limits.max_string_literals,
-        limits.max_string_chars,
-        limits.max_int_digits,
-        decode_budget,
-        limits.max_decompressed_bytes,
-        deadline,
-    )
 
 
 class _Engine:
@@ -2545,29 +2145,3 @@ class _BadArg:
 
 
 _BAD = _BadArg()
-
-
-_NATIVE = load_native(__name__)
-if _NATIVE is not None:
-    _NATIVE.configure(
-        Global=Global,
-        Obj=Obj,
-        LazyCallRecord=LazyCallRecord,
-        ImportRecord=ImportRecord,
-        special=_SPECIAL,
-        joblib_wrappers=JOBLIB_WRAPPERS,
-        name_mapping=_NAME_MAPPING,
-        import_mapping=_IMPORT_MAPPING,
-        decode_call=decode_call,
-        too_big=TOO_BIG,
-        unknown=UNKNOWN,
-        opcode_names=tuple(ops.OPCODE_NAME),
-        tally_kinds=_TALLY_TABLE,
-        opcode_protos=bytes(_PROTO_OF),
-        Stream=Stream,
-        stream_fields=tuple(f.name for f in dataclasses.fields(Stream)),
-        StreamRun=StreamRun,
-        run_fields=tuple(f.name for f in dataclasses.fields(StreamRun)),
-        drop_big=_drop_big_references,
-        arg_readers=tuple(ops.ARG_READER),
-    )

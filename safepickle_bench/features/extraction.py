@@ -46,8 +46,8 @@ def _analyzer_version() -> str:
     h = hashlib.sha256(TAXONOMY_PATH.read_bytes())
     if declared is None:
         folder = Path(analysis_pkg.__file__).parent
-        for src in sorted(folder.glob("*.py")) + sorted(folder.glob("*.c")):  # the compiled reader's source too
-            h.update(src.name.encode())
+        for src in sorted(folder.rglob("*.py")):  # every module of the analyzer, subpackages included
+            h.update(src.relative_to(folder).as_posix().encode())
             h.update(src.read_bytes())
     return f"{declared or 'src'}-{h.hexdigest()[:16]}"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from safepickle_bench.analysis.native import load_native
 from safepickle_bench.analysis.result import Analysis
 
 NAME = "ngrams"
@@ -16,9 +15,6 @@ _SHIFT = np.uint64(64 - int(BUCKETS).bit_length() + 1)
 # (unlike the salted built-in hash()).
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 _TRI_SALT = np.uint64(0xC2B2AE3D27D4EB4F)
-_NATIVE = load_native(__name__)
-_HASHING = (BUCKETS, int(_MULT), int(_SHIFT), int(_TRI_SALT))
-"""The hashing constants as the compiled counter takes them."""
 
 BIGRAM_COLUMNS: tuple[str, ...] = tuple(f"{NAME}__bi_{i:03d}" for i in range(BUCKETS))
 TRIGRAM_COLUMNS: tuple[str, ...] = tuple(f"{NAME}__tri_{i:03d}" for i in range(BUCKETS))
@@ -51,11 +47,6 @@ def compute(analysis: Analysis) -> np.ndarray:
     tri = np.zeros(BUCKETS, dtype=np.float64)
     for stream in analysis.streams:
         if stream.nested_depth or len(stream.opcode_seq) < 2:
-            continue
-        if _NATIVE is not None:  # the same hashing, compiled (tests/test_native_helpers.py compares both)
-            b, t = _NATIVE.ngram_counts(stream.opcode_seq, *_HASHING)
-            bi += np.frombuffer(b, dtype=np.int64)
-            tri += np.frombuffer(t, dtype=np.int64)
             continue
         seq = np.frombuffer(stream.opcode_seq, dtype=np.uint8).astype(np.uint64)
         bkeys = (seq[:-1] << np.uint64(8)) | seq[1:]
