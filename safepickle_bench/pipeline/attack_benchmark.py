@@ -31,6 +31,7 @@ import pandas as pd
 from safepickle_bench.attacks.registry import ATTACKS, attack_sample
 from safepickle_bench.attacks.target import STANDALONE, AttackNotApplicable, MaliciousSample
 from safepickle_bench.metrics import f1
+from safepickle_bench.splits import fold_ids, group_kfold
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +102,6 @@ def malicious_samples(manifest: pd.DataFrame, seed: int) -> tuple[list[tuple[int
         out.append((int(idx), MaliciousSample(payload=payload, carrier=carrier, injection=injection,
                                               name=Path(row["path"]).name, loader=str(row["loader"]))))
     return out, skipped
-
-
-def fold_ids(manifest: pd.DataFrame, n_splits: int, seed: int) -> np.ndarray:
-    """Return each row's test fold under stratified group k-fold on the manifest `group` column."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    folds = np.full(len(manifest), -1)
-    split = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    y = manifest["label"].to_numpy()
-    for k, (_, test) in enumerate(split.split(np.zeros((len(y), 1)), y, manifest["group"].to_numpy())):
-        folds[test] = k
-    return folds
 
 
 def _ratio_key(ratio: float | None) -> str:
@@ -191,8 +180,11 @@ def _instantiate(node: Any, seed: int) -> Any:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from safepickle_bench.config import FAST_KEY
+
     root = OmegaConf.create({"seed": seed, "node": OmegaConf.to_container(node, resolve=False)
                              if OmegaConf.is_config(node) else dict(node)})
+    root.node.pop(FAST_KEY, None)  # a model's fast preset is not a constructor parameter
     return instantiate(root.node, _convert_="all")
 
 
@@ -524,7 +516,7 @@ def run(cfg: RobustnessConfig) -> pd.DataFrame:
     started = time.perf_counter()
     ensure_dataset(cfg.dataset, cfg.size, cfg.data_dir, seed=cfg.seed)
     manifest = read_manifest(cfg.dataset, cfg.size, cfg.data_dir).reset_index(drop=True)
-    folds = fold_ids(manifest, cfg.n_splits, cfg.seed)
+    folds = fold_ids(group_kfold(cfg.n_splits, cfg.seed), manifest["label"].to_numpy(), manifest["group"].to_numpy())
     work_dir = cfg.data_dir / "attacks" / cfg.dataset / cfg.size
     attacked, counts = generate_attacked(cfg, manifest, folds, work_dir)
     attacked.to_csv(work_dir / "attacked.csv", index=False)

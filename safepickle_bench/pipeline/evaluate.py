@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +14,7 @@ from sklearn.base import clone
 from safepickle_bench.metrics import COUNT_KEYS, METRIC_KEYS, detection_metrics, mean_and_std
 from safepickle_bench.models.base import BaseDetector
 from safepickle_bench.models.explain import top_feature_reasons
-
-log = logging.getLogger(__name__)
+from safepickle_bench.splits import effective_splits, split_indices
 
 
 @dataclass
@@ -74,18 +72,6 @@ def _score_fold(*args: Any) -> FoldResult:
     return fit_and_score(*args)[0]
 
 
-def effective_splits(splitter: Any, y: np.ndarray, groups: np.ndarray) -> Any:
-    """Lower the splitter's n_splits when the data has fewer groups or minority rows than folds."""
-    n_groups_per_class = min(len(np.unique(groups[y == c])) for c in (0, 1))
-    wanted = int(getattr(splitter, "n_splits", 5))
-    possible = max(2, min(wanted, n_groups_per_class))
-    if possible < wanted:
-        log.warning("only %d groups in the smaller class: using %d folds instead of %d",
-                    n_groups_per_class, possible, wanted)
-        splitter.set_params(n_splits=possible)
-    return splitter
-
-
 def cross_validate(
     estimator: BaseDetector,
     X: np.ndarray,
@@ -99,8 +85,7 @@ def cross_validate(
     """Run every fold (in parallel on the active joblib backend) and return the per-fold results."""
     if len(np.unique(y)) < 2:
         raise ValueError("cross-validation needs benign and malicious files")
-    splitter = effective_splits(splitter, y, groups)
-    splits = list(splitter.split(X, y, groups))
+    splits = split_indices(effective_splits(splitter, y, groups), y, groups)
     jobs = (
         delayed(_score_fold)(estimator, X[tr], y[tr], X[te], y[te], columns, k, te, top_k)
         for k, (tr, te) in enumerate(splits)

@@ -34,6 +34,7 @@ import pandas as pd
 
 from safepickle_bench.metrics import label_metrics
 from safepickle_bench.scanners.base import Scanner, ScannerUnavailable, ScanResult
+from safepickle_bench.splits import fold_ids
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +104,6 @@ def _record(scanner: Scanner, row: Mapping[str, Any], res: ScanResult) -> dict[s
     }
 
 
-def _fold_ids(manifest: pd.DataFrame, split: Any, seed: int) -> np.ndarray:
-    """Return the test-fold index of every row under a splitter (group-aware when `group` exists)."""
-    folds = np.full(len(manifest), -1)
-    y = manifest["label"].to_numpy()
-    groups = manifest["group"].to_numpy() if "group" in manifest else None
-    X = np.zeros((len(manifest), 1))
-    for k, (_, test) in enumerate(split.split(X, y, groups)):
-        folds[test] = k
-    return folds
-
-
 def scan_learning(
     scanner: Scanner, manifest: pd.DataFrame, split: Any | None, train_manifest: pd.DataFrame | None,
     seed: int = 0,
@@ -124,7 +114,8 @@ def scan_learning(
         return scan_manifest(scanner, manifest)
     if split is None:
         raise ValueError(f"{scanner.name} learns: give a split (cross-validation) or a training manifest")
-    folds = _fold_ids(manifest, split, seed)
+    groups = manifest["group"].to_numpy() if "group" in manifest else None
+    folds = fold_ids(split, manifest["label"].to_numpy(), groups)
     parts = []
     for k in sorted(set(folds.tolist())):
         train, test = manifest[folds != k], manifest[folds == k]
@@ -275,7 +266,7 @@ def _log_mlflow(cfg: Any, metrics: pd.DataFrame, files: list[Path]) -> None:
     import mlflow
 
     try:
-        from safepickle_bench.pipeline.config import run_config
+        from safepickle_bench.config import run_config
 
         rc = run_config(cfg)
         uri, experiment, name = rc.tracking.uri, rc.tracking.experiment_name, rc.name
