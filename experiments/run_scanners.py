@@ -224,7 +224,7 @@ def log_sampled_run(cfg: DictConfig, name: str, metrics: pd.DataFrame, files: li
     """Log the sampled scanners' metrics (`<scanner>.<mode>.<metric>`) and files as one MLflow run."""
     import mlflow
 
-    from safepickle_bench.pipeline.config import run_config
+    from safepickle_bench.config import run_config
     from safepickle_bench.pipeline.tracking import setup_mlflow
 
     setup_mlflow(run_config(cfg).tracking)
@@ -248,7 +248,7 @@ def ours_cv_row(cfg: DictConfig, size: str, out: Path) -> dict[str, Any]:
     """Return our row on hf from the pipeline's out-of-fold CV run `rf_hf` (MLflow, else experiments.csv)."""
     import mlflow
 
-    from safepickle_bench.pipeline.config import run_config
+    from safepickle_bench.config import run_config
 
     found: dict[str, Any] | None = None
     source = ""

@@ -9,6 +9,7 @@ import pytest
 import skops.io as sio
 from sklearn.metrics import roc_auc_score
 
+from safepickle_bench.config import fast_presets
 from safepickle_bench.models.registry import DETECTOR_CLASSES, detector_class
 from safepickle_bench.models.skops_io import UntrustedSkopsFile, load_skops
 
@@ -31,7 +32,7 @@ def test_detector_scores_separate_classes_and_export_reloads_identically(name, t
     cls = DETECTOR_CLASSES[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        det = cls(**cls.fast_params).fit(X, y)
+        det = cls(**fast_presets()[name]).fit(X, y)
     proba = det.predict_proba(X)
     assert proba.shape == (len(X), 2)
     assert np.all((proba >= 0) & (proba <= 1))
@@ -58,7 +59,7 @@ def test_detector_scores_separate_classes_and_export_reloads_identically(name, t
 def test_tree_detectors_explain_with_per_feature_contributions(name, toy_data):
     X, y = toy_data
     cls = DETECTOR_CLASSES[name]
-    det = cls(**cls.fast_params).fit(X, y)
+    det = cls(**fast_presets()[name]).fit(X, y)
     contrib = det.contributions(X[y == 1][:5])
     assert contrib.shape == (5, X.shape[1])
     assert cls.contribution_method

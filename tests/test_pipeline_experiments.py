@@ -16,9 +16,9 @@ import yaml
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
+from safepickle_bench.config import run_config
 from safepickle_bench.metrics import LATENCY_KEYS, METRIC_KEYS
 from safepickle_bench.pipeline.app import CONF_DIR, run_task
-from safepickle_bench.pipeline.config import run_config
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO / "data"

@@ -24,8 +24,8 @@ import pandas as pd
 from hydra.utils import instantiate
 
 from safepickle_bench.analysis.limits import Limits
+from safepickle_bench.config import run_config
 from safepickle_bench.metrics import detection_metrics
-from safepickle_bench.pipeline.config import run_config
 from safepickle_bench.pipeline.data import LabelledFeatures, load_labelled_features
 from safepickle_bench.pipeline.evaluate import evaluate_group_kfold
 from safepickle_bench.pipeline.experiment_runs import (

@@ -30,14 +30,12 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 class BaseDetector(ClassifierMixin, BaseEstimator):
     """A scikit-learn classifier whose `predict_proba[:, 1]` is a malicious score compared to `threshold_`.
 
-    Subclasses set `supervised`, `library` (which native/export format applies), `fast_params`
-    (smaller settings for tests and smoke runs) and implement `_fit`, `_score`, `save_native`,
-    `load_native`; `feature_importances` and `contributions` are optional (None when the model has none).
+    Subclasses set `supervised`, `library` (which native/export format applies) and implement `_fit`,
+    `_score`, `save_native`, `load_native`; `feature_importances` and `contributions` are optional (None when the model has none).
     """
 
     supervised: ClassVar[bool] = True
     library: ClassVar[str] = "sklearn"
-    fast_params: ClassVar[dict[str, Any]] = {}
     contribution_method: ClassVar[str | None] = None
 
     def fit(self, X: Any, y: Any) -> BaseDetector:

@@ -15,7 +15,6 @@ class CatBoostDetector(BaseDetector):
     """CatBoostClassifier; imbalance: auto_class_weights='Balanced'; export `.cbm`; explanations: ShapValues."""
 
     library: ClassVar[str] = "catboost"
-    fast_params: ClassVar[dict[str, Any]] = {"iterations": 30}
     contribution_method: ClassVar[str | None] = "CatBoost ShapValues (log-odds)"
 
     def __init__(
@@ -84,7 +83,6 @@ class XGBoostDetector(BaseDetector):
     (`scale_pos_weight: balanced`, or a number); export `.ubj`; explanations: pred_contribs (SHAP)."""
 
     library: ClassVar[str] = "xgboost"
-    fast_params: ClassVar[dict[str, Any]] = {"n_estimators": 30}
     contribution_method: ClassVar[str | None] = "XGBoost pred_contribs (SHAP, log-odds)"
 
     def __init__(
@@ -153,7 +151,6 @@ class LightGBMDetector(BaseDetector):
     """LightGBM gradient boosting; imbalance: class_weight='balanced'; export `.txt`; explanations: pred_contrib."""
 
     library: ClassVar[str] = "lightgbm"
-    fast_params: ClassVar[dict[str, Any]] = {"n_estimators": 30}
     contribution_method: ClassVar[str | None] = "LightGBM pred_contrib (SHAP, log-odds)"
 
     def __init__(

@@ -52,7 +52,6 @@ class _SkopsDetector(BaseDetector):
 class RandomForestDetector(_SkopsDetector):
     """RandomForestClassifier; imbalance: class_weight='balanced'; explanations: decision-path contributions."""
 
-    fast_params: ClassVar[dict[str, Any]] = {"n_estimators": 20}
     contribution_method: ClassVar[str | None] = "decision-path contributions (Saabas) to P(malicious)"
 
     def __init__(
@@ -116,7 +115,6 @@ class _ScaledLinearDetector(_SkopsDetector):
 class LogisticRegressionDetector(_ScaledLinearDetector):
     """L2 logistic regression on standardised signed-log features; imbalance: class_weight='balanced'."""
 
-    fast_params: ClassVar[dict[str, Any]] = {"max_iter": 300}
     contribution_method: ClassVar[str | None] = "coefficient x standardised value (logit terms)"
 
     def __init__(self, C: float = 1.0, class_weight: str | None = "balanced", max_iter: int = 2000) -> None:
@@ -144,7 +142,6 @@ class LogisticRegressionDetector(_ScaledLinearDetector):
 class LinearSVMDetector(_ScaledLinearDetector):
     """Linear SVM (LinearSVC); score = logistic(decision_function) so 0.5 is the margin; class_weight='balanced'."""
 
-    fast_params: ClassVar[dict[str, Any]] = {"max_iter": 2000}
     contribution_method: ClassVar[str | None] = "coefficient x standardised value (margin terms)"
 
     def __init__(self, C: float = 1.0, class_weight: str | None = "balanced", max_iter: int = 10000) -> None:
@@ -191,7 +188,6 @@ class KNNDetector(_ScaledLinearDetector):
 class MLPDetector(_ScaledLinearDetector):
     """Multi-layer perceptron; imbalance: 'balanced' sample weights passed to fit."""
 
-    fast_params: ClassVar[dict[str, Any]] = {"max_iter": 50}
 
     def __init__(
         self,

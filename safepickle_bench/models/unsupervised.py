@@ -72,7 +72,6 @@ class _AnomalyDetector(_ScaledLinearDetector):
 class IsolationForestDetector(_AnomalyDetector):
     """IsolationForest novelty detector (raw score = -score_samples)."""
 
-    fast_params: ClassVar[dict[str, Any]] = {"n_estimators": 30}
 
     def __init__(
         self,
@@ -150,7 +149,6 @@ class AutoencoderDetector(_AnomalyDetector):
     """Autoencoder (an MLPRegressor trained to reproduce its standardised input through a bottleneck);
     raw score = mean squared reconstruction error; explanations: per-feature squared error."""
 
-    fast_params: ClassVar[dict[str, Any]] = {"max_iter": 40}
     contribution_method: ClassVar[str | None] = "per-feature squared reconstruction error"
 
     def __init__(

@@ -19,7 +19,7 @@ TASKS: tuple[str, ...] = ("train", "build_data", "scanners", "attack")
 
 def _train_task(cfg: DictConfig, model_choice: str | None) -> Any:
     """Run the training task on the typed config."""
-    from safepickle_bench.pipeline.config import run_config
+    from safepickle_bench.config import run_config
     from safepickle_bench.pipeline.train import train
 
     return train(run_config(cfg, model_choice))
@@ -58,7 +58,7 @@ def record_failure(cfg: DictConfig, name: str, tb: str) -> str | None:
     """Mark the active (or a new) MLflow run FAILED with the traceback as an artifact; return its id."""
     import mlflow
 
-    from safepickle_bench.pipeline.config import run_config
+    from safepickle_bench.config import run_config
     from safepickle_bench.pipeline.tracking import setup_mlflow
 
     try:
@@ -81,9 +81,12 @@ def record_failure(cfg: DictConfig, name: str, tb: str) -> str | None:
 
 def run_task(cfg: DictConfig, model_choice: str | None = None, multirun: bool = False) -> Any:
     """Run `cfg.task` once; on a crash record a FAILED MLflow run, then re-raise unless inside a sweep."""
+    from safepickle_bench.config import validate
+
     task = str(cfg.get("task", "train"))
     if task not in TASK_FUNCTIONS:
         raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+    validate(cfg)  # a typo in any node stops every task here, naming the key
     try:
         return TASK_FUNCTIONS[task](cfg, model_choice)
     except Exception:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import joblib
 
-from safepickle_bench.pipeline.config import BackendConfig
+from safepickle_bench.config import BackendConfig
 
 log = logging.getLogger(__name__)
 

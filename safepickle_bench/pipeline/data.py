@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from safepickle_bench.analysis.limits import Limits
-from safepickle_bench.pipeline.config import BackendConfig, DatasetRef
+from safepickle_bench.config import BackendConfig, DatasetRef
 
 log = logging.getLogger(__name__)
 

@@ -194,7 +194,7 @@ def train_experiment(
 def log_table_run(ctx: ReportContext, name: str, files: Sequence[Path], params: dict[str, Any] | None = None,
                   metrics: dict[str, float] | None = None) -> str | None:
     """Log one MLflow run for a written table: its files as artifacts, headline metrics, the context."""
-    from safepickle_bench.pipeline.config import run_config
+    from safepickle_bench.config import run_config
     from safepickle_bench.pipeline.tracking import setup_mlflow
 
     try:
@@ -225,7 +225,7 @@ def fit_on_dataset(ctx: ReportContext, experiment: str, model: str, features: st
     import numpy as np
 
     from safepickle_bench.analysis.limits import Limits
-    from safepickle_bench.pipeline.config import run_config
+    from safepickle_bench.config import run_config
     from safepickle_bench.pipeline.data import load_labelled_features
     from safepickle_bench.pipeline.train import build_estimator
 

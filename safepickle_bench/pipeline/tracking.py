@@ -11,8 +11,8 @@ from typing import Any
 import mlflow
 from omegaconf import DictConfig, OmegaConf
 
+from safepickle_bench.config import TrackingConfig
 from safepickle_bench.models.base import BaseDetector
-from safepickle_bench.pipeline.config import TrackingConfig
 
 log = logging.getLogger(__name__)
 MAX_PARAM_CHARS = 500

@@ -14,11 +14,11 @@ from hydra.utils import instantiate
 from joblib import Parallel, delayed
 
 from safepickle_bench.analysis.limits import Limits
+from safepickle_bench.config import RunConfig, build_model
 from safepickle_bench.metrics import METRIC_KEYS
 from safepickle_bench.models.base import BaseDetector
 from safepickle_bench.models.detector import export_detector
 from safepickle_bench.models.explain import path_reasons_json
-from safepickle_bench.pipeline.config import RunConfig
 from safepickle_bench.pipeline.data import LabelledFeatures, load_labelled_features
 from safepickle_bench.pipeline.evaluate import evaluate_group_kfold, evaluate_train_test
 from safepickle_bench.pipeline.latency import feature_latency, inference_latency, sample_indices
@@ -42,12 +42,10 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 
 
 def build_estimator(cfg: RunConfig) -> BaseDetector:
-    """Instantiate the configured detector (`model._target_`), with its fast preset when `fast` is set."""
-    estimator = instantiate(cfg.model, _convert_="all")
+    """Instantiate the configured detector (`model._target_`), with its YAML fast preset when `fast` is set."""
+    estimator = build_model(cfg.model, fast=cfg.fast)
     if not isinstance(estimator, BaseDetector):
         raise TypeError(f"model._target_ must build a BaseDetector, got {type(estimator).__name__}")
-    if cfg.fast and estimator.fast_params:
-        estimator.set_params(**estimator.fast_params)
     return estimator
 
 
