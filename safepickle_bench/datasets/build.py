@@ -47,15 +47,22 @@ class Preset:
 
     benign: int
     malicious: int
-    standalone: float = 0.0
+    standalone: float
 
-PRESETS: dict[str, dict[str, Preset]] = {
-    "hf": {"tiny": Preset(16, 8, 0.15), "small": Preset(120, 40, 0.15), "paper": Preset(648, 79, 0.15), "full": Preset(2100, 650, 0.15)},
-    "pickleball_ood": {"small": Preset(40, 20), "full": Preset(252, 84)},
-    "joblib": {"small": Preset(40, 24), "full": Preset(400, 240)},
-    # hide_and_seek: `malicious` is the number of rounds of build_evasive_samples (one sample per technique each)
-    "hide_and_seek": {"small": Preset(0, 1), "full": Preset(0, 4)},
-}
+
+SIZES_FILE = Path(__file__).with_name("sizes.yaml")
+"""The size presets of every generated dataset (the one place they are written)."""
+
+
+def load_presets(path: Path = SIZES_FILE) -> dict[str, dict[str, Preset]]:
+    """Return {dataset: {size: Preset}} read from the size presets YAML."""
+    import yaml
+
+    table = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {name: {size: Preset(**counts) for size, counts in sizes.items()} for name, sizes in table.items()}
+
+
+PRESETS: dict[str, dict[str, Preset]] = load_presets()
 GENERATED = tuple(PRESETS)
 _PRODUCER_SETS = {"hf": "hf_producers", "pickleball_ood": "ood_producers", "joblib": "joblib_producers"}
 
