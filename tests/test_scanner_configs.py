@@ -6,6 +6,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from safepickle_bench.config import ConfigError, validate
 from safepickle_bench.paths import CONF_DIR
 from safepickle_bench.scanners.base import load_all
 
@@ -32,3 +33,14 @@ def test_scanner_experiment_composes(dataset):
         cfg = compose(config_name="config", overrides=[f"experiment=scanners_{dataset}"])
     assert cfg.task == "scanners" and cfg.dataset.name == dataset
     assert set(cfg.scanners) == {p.stem for p in (CONF / "scanner").glob("*.yaml")}
+
+
+def test_scanner_experiment_rejects_an_unknown_scanner_parameter():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["experiment=scanners_hf"])
+        validate(cfg)  # every packaged scanner node matches its class's parameters
+        typo = compose(config_name="config", overrides=["experiment=scanners_hf", "+scanners.fickling.malicious_a=3"])
+    with pytest.raises(ConfigError, match=r"'malicious_a' in node 'scanners.fickling'"):
+        validate(typo)
