@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from safepickle_bench.analysis import DEFAULT_LIMITS  # noqa: E402
 from safepickle_bench.analysis.hostile_inputs import CASES  # noqa: E402
+from safepickle_bench.reporting.tables import markdown_table  # noqa: E402
 
 FUZZ_MARKER = "<!-- end of fuzzing summary -->"
 """Everything above this line in results/hostile_inputs.md is the fuzzing record and is preserved."""
@@ -158,16 +159,17 @@ def render(rows: list[dict[str, object]], load: str, wall: float) -> str:
         "(the interpreter and imports are not counted); `tracemalloc peak`: peak of Python-level allocations "
         "during the call, in a second run.",
         "",
-        "| case | input | wall | CPU | RSS growth | tracemalloc peak | streams | anomalies recorded | expected | ok |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
-    for r in rows:
-        ok = "yes" if r["expected_recorded"] and not r["failure"] else f"NO {r['failure']}"
-        lines.append(
-            f"| {r['case']}: {r['description']} | {_size(int(r['input_bytes']))} | {r['wall_s']:.2f} s | "
-            f"{r['cpu_s']:.2f} s | {r['rss_growth_mib']:,.1f} MiB | {r['tracemalloc_peak_mib']:,.1f} MiB | "
-            f"{r['streams']} | {r['anomalies'] or '-'} | {r['expected']} | {ok} |"
-        )
+    columns = ["case", "input", "wall", "CPU", "RSS growth", "tracemalloc peak", "streams", "anomalies recorded",
+               "expected", "ok"]
+    cells = [{
+        "case": f"{r['case']}: {r['description']}", "input": _size(int(r["input_bytes"])),
+        "wall": f"{r['wall_s']:.2f} s", "CPU": f"{r['cpu_s']:.2f} s", "RSS growth": f"{r['rss_growth_mib']:,.1f} MiB",
+        "tracemalloc peak": f"{r['tracemalloc_peak_mib']:,.1f} MiB", "streams": r["streams"],
+        "anomalies recorded": r["anomalies"] or "-", "expected": r["expected"],
+        "ok": "yes" if r["expected_recorded"] and not r["failure"] else f"NO {r['failure']}",
+    } for r in rows]
+    lines.append(markdown_table(cells, columns, right=columns[1:7]))
     worst_t = max(rows, key=lambda r: float(r["wall_s"]))
     worst_m = max(rows, key=lambda r: float(r["rss_growth_mib"]))
     lines += [

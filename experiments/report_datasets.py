@@ -14,15 +14,16 @@ from pathlib import Path
 import pandas as pd
 
 from safepickle_bench.datasets import DATASETS, ensure_dataset, read_manifest
+from safepickle_bench.reporting.tables import markdown_table
 
 
 def _table(frame: pd.DataFrame, column: str) -> str:
     counts = frame.groupby([column, "label"]).size().unstack(fill_value=0).reindex(columns=[0, 1], fill_value=0)
     counts.columns = ["benign", "malicious"]
     counts = counts.sort_values(["malicious", "benign"], ascending=False)
-    lines = [f"| {column} | benign | malicious |", "|---|---:|---:|"]
-    lines += [f"| {idx or '(none)'} | {row.benign} | {row.malicious} |" for idx, row in counts.iterrows()]
-    return "\n".join(lines)
+    rows = [{column: idx or "(none)", "benign": row.benign, "malicious": row.malicious}
+            for idx, row in counts.iterrows()]
+    return markdown_table(rows, [column, "benign", "malicious"], right=("benign", "malicious"))
 
 
 def section(name: str, size: str, data_dir: Path) -> str:
@@ -53,8 +54,8 @@ def section(name: str, size: str, data_dir: Path) -> str:
             out += [_table(frame, column), ""]
     descriptions = (build_log.get("technique_descriptions") or {}) if build_log else {}
     if descriptions:
-        out += ["| technique | description |", "|---|---|"]
-        out += [f"| {k} | {v} |" for k, v in sorted(descriptions.items())]
+        out.append(markdown_table([{"technique": k, "description": v} for k, v in sorted(descriptions.items())],
+                                  ["technique", "description"]))
         out.append("")
     return "\n".join(out)
 
@@ -73,8 +74,7 @@ def main() -> None:
              f"Written by `experiments/report_datasets.py --size {args.size}` on {time.strftime('%Y-%m-%d')}. "
              "Every generated file's label was proven by the label oracle (a sandboxed load with its real loader); "
              "files the oracle contradicted were dropped and are counted below.", ""]
-    summary = ["| dataset | size | files | benign | malicious | groups | build s | oracle drops |",
-               "|---|---|---:|---:|---:|---:|---:|---:|"]
+    summary: list[dict[str, object]] = []
     sections = []
     total_seconds = 0.0
     pairs = [(name, "full" if name == "wild" else args.size) for name in args.datasets]
@@ -83,7 +83,7 @@ def main() -> None:
         if args.build:
             ensure_dataset(name, size, args.data_dir)
         if not (args.data_dir / name / size / "manifest.parquet").is_file():
-            summary.append(f"| {name} | {size} | not built | | | | | |")
+            summary.append({"dataset": name, "size": size, "files": "not built"})
             continue
         frame = read_manifest(name, size, args.data_dir)
         log_path = args.data_dir / name / size / "build_log.json"
@@ -92,14 +92,17 @@ def main() -> None:
         seconds = build_log.get("seconds", {}).get("total")
         if size == args.size and seconds:
             total_seconds += seconds
-        summary.append(f"| {name} | {size} | {len(frame)} | {int((frame.label == 0).sum())} | {int(frame.label.sum())} | "
-                       f"{frame['group'].nunique()} | {'' if seconds is None else f'{seconds:.0f}'} | "
-                       f"{drops.get('benign', 0) + drops.get('malicious', 0) if build_log else 'n/a'} |")
+        summary.append({"dataset": name, "size": size, "files": len(frame), "benign": int((frame.label == 0).sum()),
+                        "malicious": int(frame.label.sum()), "groups": frame["group"].nunique(),
+                        "build s": "" if seconds is None else f"{seconds:.0f}",
+                        "oracle drops": drops.get("benign", 0) + drops.get("malicious", 0) if build_log else "n/a"})
         sections.append(section(name, size, args.data_dir))
-    summary += ["", f"Building every generated dataset at `{args.size}` took {total_seconds:.0f} s in total "
-                "(2 workers on a 2-core machine shared with other jobs)."]
+    columns = ["dataset", "size", "files", "benign", "malicious", "groups", "build s", "oracle drops"]
+    lines = [markdown_table(summary, columns, right=columns[2:]), "",
+             f"Building every generated dataset at `{args.size}` took {total_seconds:.0f} s in total "
+             "(2 workers on a 2-core machine shared with other jobs)."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(parts + summary + [""] + sections))
+    args.out.write_text("\n".join(parts + lines + [""] + sections))
     print(f"wrote {args.out}")
 
 

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from safepickle_bench.reporting.tables import markdown_table
+
 REPO = Path(__file__).resolve().parents[1]
 TABLES = REPO / "experiments" / "tables"
 
@@ -168,9 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({' '.join(argv if argv is not None else sys.argv[1:])}) on {dt.date.today().isoformat()}, "
         f"{os.cpu_count()} cores: {total / 60:.1f} min wall in total. Per-step logs: `logs/<step>.log`.",
         "",
-        "| step | script | status | wall s |",
-        "|---|---|---|---|",
-        *[f"| {s.name} | `{s.script.relative_to(REPO)}` | {st} | {sec:.0f} |" for s, st, sec in results],
+        markdown_table([{"step": s.name, "script": f"`{s.script.relative_to(REPO)}`", "status": st,
+                         "wall s": f"{sec:.0f}"} for s, st, sec in results], ["step", "script", "status", "wall s"]),
         "",
     ]
     (out / "reproduce_log.md").write_text("\n".join(lines), encoding="utf-8")

@@ -10,7 +10,6 @@ table is built from the metrics those runs return. Extra Hydra overrides go afte
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -19,19 +18,12 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 
 from safepickle_bench.pipeline.app import CONF_DIR, run_task
-from safepickle_bench.reporting.tables import fmt, markdown_table
+from safepickle_bench.reporting.tables import fmt, markdown_table, pct
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ["rf", "catboost", "xgboost", "lightgbm", "logreg", "linear_svm", "knn", "mlp",
           "autoencoder", "iforest", "lof", "ocsvm"]
 PAPER_F1 = {"rf": 0.9001}  # SafePickle's published F1 on its HF set; no other per-model figure is public
-
-
-def pct(value: float, std: float | None = None) -> str:
-    """Format a share as a percentage (with ± std)."""
-    if value is None or math.isnan(value):
-        return "n/a"
-    return f"{100 * value:.2f}" + ("" if std is None or math.isnan(std) else f" ± {100 * std:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

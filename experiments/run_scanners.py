@@ -47,7 +47,7 @@ from safepickle_bench.pipeline.scanner_benchmark import (
     scanners_from_config,
     unavailable_row,
 )
-from safepickle_bench.reporting.tables import markdown_table
+from safepickle_bench.reporting.tables import markdown_table, msec, pct
 from safepickle_bench.scanners.weights_only import meaningful_for as WEIGHTS_ONLY_CONTAINERS
 
 log = logging.getLogger("run_scanners")
@@ -381,20 +381,6 @@ def run_dataset(dataset: str, size: str, out: Path, wanted: set[str] | None,
 
 
 # ----------------------------------------------------------------------------------------------- Markdown
-
-
-def pct(value: object) -> str:
-    """Format a share as a percentage with two decimals; missing/NaN prints n/a."""
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        return "n/a"
-    return f"{100 * value:.2f}"
-
-
-def msec(value: object) -> str:
-    """Format milliseconds; missing/NaN prints n/a."""
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.1f}" if value >= 1 else f"{value:.3f}"
 
 
 def metric_rows(metrics: pd.DataFrame, dataset: str) -> list[dict[str, str]]:

@@ -23,7 +23,7 @@ from safepickle_bench.pipeline.experiment_runs import (
     train_experiment,
 )
 from safepickle_bench.reporting.results_figures import grouped_bars
-from safepickle_bench.reporting.results_tables import caption, num, pct, write_table
+from safepickle_bench.reporting.tables import caption, num, pct, write_table
 
 SCRIPT = "experiments/tables/ablation_feature_groups.py"
 OTHER_GROUPS = ("structure", "imports", "strings", "ngrams")

@@ -26,7 +26,7 @@ from safepickle_bench.pipeline.experiment_runs import (
     train_experiment,
 )
 from safepickle_bench.reporting.results_figures import grouped_bars
-from safepickle_bench.reporting.results_tables import caption, pct, write_table
+from safepickle_bench.reporting.tables import caption, pct, write_table
 
 SCRIPT = "experiments/tables/ablation_split_protocol.py"
 SPLITS = (("stratified_kfold", "random split"), ("group_kfold", "group split"))

@@ -22,7 +22,7 @@ from safepickle_bench.pipeline.experiment_runs import (
     setup_logging,
 )
 from safepickle_bench.reporting.results_figures import grouped_bars
-from safepickle_bench.reporting.results_tables import caption, pct, write_table
+from safepickle_bench.reporting.tables import caption, pct, write_table
 
 SCRIPT = "experiments/tables/ablation_supervised_vs_unsupervised.py"
 SOURCES = (("main_comparison", "hf (group k-fold)"), ("ood", "pickleball_ood"), ("joblib", "joblib"),

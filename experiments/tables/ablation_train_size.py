@@ -42,7 +42,7 @@ from safepickle_bench.pipeline.tracking import setup_mlflow
 from safepickle_bench.pipeline.train import build_estimator
 from safepickle_bench.reporting.paper import paper_value
 from safepickle_bench.reporting.results_figures import learning_curve
-from safepickle_bench.reporting.results_tables import caption, pct, write_table
+from safepickle_bench.reporting.tables import caption, pct, write_table
 
 SCRIPT = "experiments/tables/ablation_train_size.py"
 PAPER_SIZE = 727

@@ -27,9 +27,8 @@ from safepickle_bench.pipeline.experiment_runs import (
 )
 from safepickle_bench.pipeline.transfer import run_transfer
 from safepickle_bench.reporting.paper import paper_value
-from safepickle_bench.reporting.results_tables import caption, write_table
 from safepickle_bench.reporting.scanner_results import missing_note, read_scanner_records
-from safepickle_bench.reporting.tables import markdown_table
+from safepickle_bench.reporting.tables import caption, markdown_table, write_table
 
 SCRIPT = "experiments/tables/hide_and_seek_matrix.py"
 DATASET = "hide_and_seek"

@@ -38,8 +38,8 @@ from safepickle_bench.pipeline.experiment_runs import (
 )
 from safepickle_bench.reporting.paper import SCANNER_TIME_TEXT, paper_value
 from safepickle_bench.reporting.results_figures import latency_bars
-from safepickle_bench.reporting.results_tables import caption, num, write_table
 from safepickle_bench.reporting.scanner_results import read_scanner_metrics
+from safepickle_bench.reporting.tables import caption, num, write_table
 
 SCRIPT = "experiments/tables/latency.py"
 SLOW_SCANNERS = ("modelaudit", "weights_only")

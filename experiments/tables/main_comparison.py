@@ -38,7 +38,7 @@ from safepickle_bench.reporting.results_figures import (
     feature_importance_readable,
     roc_pr_overlay,
 )
-from safepickle_bench.reporting.results_tables import caption, num, pct, write_table
+from safepickle_bench.reporting.tables import caption, num, pct, write_table
 
 SCRIPT = "experiments/tables/main_comparison.py"
 CURVE_MODELS = ("rf", "catboost", "xgboost", "lightgbm", "logreg", "mlp", "autoencoder", "iforest", "lof", "ocsvm")

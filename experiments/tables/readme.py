@@ -17,8 +17,7 @@ import pandas as pd
 
 from safepickle_bench import paths
 from safepickle_bench.reporting.paper import PAPER, SCANNER_TIME_TEXT, paper_pct, paper_value
-from safepickle_bench.reporting.results_tables import num, pct
-from safepickle_bench.reporting.tables import markdown_table
+from safepickle_bench.reporting.tables import markdown_table, num, pct
 
 TABLE_FILES: tuple[tuple[str, str, str], ...] = (
     ("main_comparison", "Table 1 — every model on hf", "experiments/tables/main_comparison.py"),

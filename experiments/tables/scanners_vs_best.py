@@ -26,12 +26,12 @@ from safepickle_bench.pipeline.experiment_runs import (
 )
 from safepickle_bench.reporting.paper import paper_pct
 from safepickle_bench.reporting.results_figures import grouped_bars
-from safepickle_bench.reporting.results_tables import caption, num, pct, write_table
 from safepickle_bench.reporting.scanner_results import (
     missing_note,
     read_scanner_metrics,
     scanner_display_rows,
 )
+from safepickle_bench.reporting.tables import caption, num, pct, write_table
 
 SCRIPT = "experiments/tables/scanners_vs_best.py"
 PAPER_SCANNERS = ("modelscan", "fickling", "clamav", "virustotal")

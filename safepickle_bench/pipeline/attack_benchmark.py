@@ -31,6 +31,7 @@ import pandas as pd
 from safepickle_bench.attacks.registry import ATTACKS, attack_sample
 from safepickle_bench.attacks.target import STANDALONE, AttackNotApplicable, MaliciousSample
 from safepickle_bench.metrics import f1
+from safepickle_bench.reporting.tables import frame_table
 from safepickle_bench.splits import fold_ids, group_kfold
 
 log = logging.getLogger(__name__)
@@ -435,16 +436,16 @@ def markdown_report(cfg: RobustnessConfig, table: pd.DataFrame, clean: pd.DataFr
         "",
         "## Recall under each attack (ratio = padding x the payload's opcode count)",
         "",
-        _md_table(pivot.assign(worst=worst).reset_index()),
+        frame_table(pivot.assign(worst=worst).reset_index()),
         "",
         "## Clean-data cost of each setting (CV on the clean dataset)",
         "",
-        _md_table(clean.assign(worst_attacked_recall=[worst.get((m, f), np.nan) for m, f in
+        frame_table(clean.assign(worst_attacked_recall=[worst.get((m, f), np.nan) for m, f in
                                                       zip(clean["method"], clean["features"], strict=True)])),
         "",
         "## Attacked files per attack (oracle check)",
         "",
-        _md_table(counts),
+        frame_table(counts),
         "",
         "## Scanners",
         "",
@@ -473,7 +474,7 @@ def hostile_inputs_section(csv: Path) -> str:
         "(details, fuzzing run and method: [hostile_inputs.md](hostile_inputs.md)); `expected_recorded` = the "
         "anomaly that the limit should raise was recorded.",
         "",
-        _md_table(frame[[c for c in cols if c in frame.columns]]),
+        frame_table(frame[[c for c in cols if c in frame.columns]]),
         "",
     ]
     return "\n".join(lines)
@@ -492,17 +493,6 @@ def summary_lines(table: pd.DataFrame, clean: pd.DataFrame) -> list[str]:
         lines.append(f"- **{name}**: worst recall {worst['recall']:.3f} under {where} (n={int(worst['n'])}), "
                      f"{verdict}{clean_f1}")
     return lines
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    """Return a DataFrame as a Markdown table (floats with 3 decimals)."""
-    cols = [str(c) for c in frame.columns]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
-        cells = [f"{v:.3f}" if isinstance(v, float) and not np.isnan(v) else ("" if isinstance(v, float) else str(v))
-                 for v in row]
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
 
 
 # ----------------------------------------------------------------------------------------------- entry

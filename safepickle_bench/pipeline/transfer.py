@@ -24,12 +24,12 @@ from safepickle_bench.pipeline.experiment_runs import (
     setup_logging,
     train_experiment,
 )
-from safepickle_bench.reporting.results_tables import caption, num, pct, write_table
 from safepickle_bench.reporting.scanner_results import (
     missing_note,
     read_scanner_metrics,
     scanner_display_rows,
 )
+from safepickle_bench.reporting.tables import caption, num, pct, write_table
 
 PAPER_SETTING_MODELS: tuple[str, ...] = ("rf", "catboost")
 """Models also run with the paper's opcode features in the transfer tables."""

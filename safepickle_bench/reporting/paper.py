@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from safepickle_bench.reporting.tables import pct
+
 
 @dataclass(frozen=True)
 class PaperFigure:
@@ -58,5 +60,4 @@ def paper_value(key: str) -> float | None:
 
 def paper_pct(key: str) -> str:
     """Return the published share under `key` as a percentage text, or "n/a"."""
-    value = paper_value(key)
-    return "n/a" if value is None else f"{100 * value:.2f}"
+    return pct(paper_value(key))

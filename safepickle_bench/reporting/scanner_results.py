@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from safepickle_bench.reporting.results_tables import num, pct
+from safepickle_bench.reporting.tables import num, pct
 
 RERUN_HINT = "python experiments/run_scanners.py"
 
