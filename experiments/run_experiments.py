@@ -17,12 +17,12 @@ from pathlib import Path
 import pandas as pd
 from hydra import compose, initialize_config_dir
 
+from safepickle_bench.models.registry import model_names
 from safepickle_bench.pipeline.app import CONF_DIR, run_task
 from safepickle_bench.reporting.tables import fmt, markdown_table, pct
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ["rf", "catboost", "xgboost", "lightgbm", "logreg", "linear_svm", "knn", "mlp",
-          "autoencoder", "iforest", "lof", "ocsvm"]
+MODELS = model_names()
 PAPER_F1 = {"rf": 0.9001}  # SafePickle's published F1 on its HF set; no other per-model figure is public
 
 

@@ -26,13 +26,15 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from safepickle_bench import paths
+from safepickle_bench.models.registry import model_names
 from safepickle_bench.pipeline.app import run_task
 
 log = logging.getLogger(__name__)
 
-SUPERVISED: tuple[str, ...] = ("rf", "catboost", "xgboost", "lightgbm", "logreg", "linear_svm", "knn", "mlp")
-UNSUPERVISED: tuple[str, ...] = ("autoencoder", "iforest", "lof", "ocsvm")
+SUPERVISED: tuple[str, ...] = model_names("supervised")
+UNSUPERVISED: tuple[str, ...] = model_names("unsupervised")
 MODELS: tuple[str, ...] = SUPERVISED + UNSUPERVISED
+"""Every model of the `model` config group, in the registry's order (supervised first)."""
 PAPER_FEATURES = "opcodes"
 """The paper's representation: the normalised opcode-frequency vector."""
 OUR_FEATURES = "all"
