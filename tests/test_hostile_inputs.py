@@ -15,7 +15,7 @@ import pytest
 from safepickle_bench.analysis import Analysis, Limits, analyze_bytes, containers
 from safepickle_bench.analysis.hostile_inputs import CASES, CASES_BY_NAME
 from safepickle_bench.analysis.streams import read_streams
-from safepickle_bench.analysis.symbolic import LazyCallRecord, summarize
+from safepickle_bench.analysis.values import LazyCallRecord, summarize
 
 MiB = 1 << 20
 SMALL = Limits(

@@ -9,10 +9,10 @@ import mmap
 import os
 import stat
 import time
-import traceback
 from pathlib import Path
 
 from safepickle_bench.analysis.containers import ContainerWalker, Region, Searchable
+from safepickle_bench.analysis.engine import describe_error
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
 from safepickle_bench.analysis.result import Analysis, Anomaly
 from safepickle_bench.analysis.streams import read_streams
@@ -131,7 +131,7 @@ def _analyse_buffer(analysis: Analysis, buf: Searchable, name: str, limits: Limi
             walker.decompressed_bytes += room - budget[0]
             t_opcodes += time.perf_counter() - t1
     except Exception as exc:  # the analyzer must never raise on hostile input: record what broke
-        analysis.anomalies.append(Anomaly("internal_error", 0, name, _describe(exc)))
+        analysis.anomalies.append(Anomaly("internal_error", 0, name, describe_error(exc)))
     finally:
         regions.close()
     analysis.anomalies[:0] = walker.anomalies
@@ -170,10 +170,3 @@ def _read_region(
         a.kind == "not_pickle" for a in (*read.anomalies, *(a for s in read.streams for a in s.anomalies))
     ):
         analysis.anomalies.append(Anomaly("not_pickle", 0, region.location, "no pickle opcode could be read"))
-
-
-def _describe(exc: BaseException) -> str:
-    """Return the exception type, message and innermost frame, for an `internal_error` anomaly."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"

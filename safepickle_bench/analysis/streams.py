@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass, field
 
 from safepickle_bench.analysis import opcodes as ops
+from safepickle_bench.analysis.engine import StreamRun, simulate_stream
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
 from safepickle_bench.analysis.result import Anomaly, Stream
-from safepickle_bench.analysis.symbolic import Global, StreamRun, simulate_stream
+from safepickle_bench.analysis.values import Global
 
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 """First pickle of a legacy (non-zip) `torch.save` file."""

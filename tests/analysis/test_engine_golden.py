@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from safepickle_bench.analysis.engine import StreamRun, simulate_stream
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
-from safepickle_bench.analysis.symbolic import Global, Obj, StreamRun, simulate_stream
+from safepickle_bench.analysis.values import Global, Obj
 
 GOLDEN = Path(__file__).parent / "golden" / "engine_records.json"
 
