@@ -31,6 +31,7 @@ import pandas as pd
 from safepickle_bench.attacks.registry import ATTACKS, attack_sample
 from safepickle_bench.attacks.target import STANDALONE, AttackNotApplicable, MaliciousSample
 from safepickle_bench.metrics import f1
+from safepickle_bench.reporting.results_figures import recall_vs_padding
 from safepickle_bench.reporting.tables import frame_table
 from safepickle_bench.splits import fold_ids, group_kfold
 
@@ -348,43 +349,11 @@ def write_results(cfg: RobustnessConfig, table: pd.DataFrame, clean: pd.DataFram
     clean.to_csv(out_dir / "robustness_clean_f1.csv", index=False, float_format="%.4f")
     counts.to_csv(out_dir / "robustness_oracle_counts.csv", index=False)
     fig = out_dir / "figures" / "robustness_recall_vs_padding.png"
-    padding_figure(table, fig)
+    recall_vs_padding(table, fig)
     md = out_dir / "robustness.md"
     md.write_text(markdown_report(cfg, table, clean, counts, notes, seconds)
                   + hostile_inputs_section(out_dir / "hostile_inputs.csv"))
     return [csv, details, out_dir / "robustness_clean_f1.csv", out_dir / "robustness_oracle_counts.csv", fig, md]
-
-
-def padding_figure(table: pd.DataFrame, path: Path) -> None:
-    """Plot recall against padding ratio (none, 1x ... 1000x), one line per method and feature set."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pad = table[table["attack"].isin(["none", "padding"])].copy()
-    pad["x"] = [0.0 if a == "none" else float(r) for a, r in zip(pad["attack"], pad["ratio"], strict=True)]
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    lines = list(pad.groupby(["method", "features"], sort=False))
-    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(lines), 2)))
-    styles = {"opcodes": ("-.", "s"), "all": ("-", "o"), "": (":", "^")}
-    for colour, ((method, features), g) in zip(colours, lines, strict=False):
-        g = g.sort_values("x")
-        label = f"{method} ({features})" if features else f"{method} (scanner)"
-        ls, marker = styles.get(features, ("--", "d"))
-        ax.plot(g["x"] + 0.1, g["recall"], ls=ls, marker=marker, color=colour, label=label, ms=4)
-    ax.set_xscale("log")
-    ticks = [0.1, 1.1, 10.1, 100.1, 1000.1]
-    ax.set_xticks(ticks, ["none", "1x", "10x", "100x", "1000x"])
-    ax.set_xlabel("benign padding (x the payload's opcode count)")
-    ax.set_ylabel("recall on attacked malicious files")
-    ax.set_ylim(-0.02, 1.02)
-    ax.axhline(0.95, color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    ax.set_title("Recall under benign-opcode padding")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _cell(attack: str, ratio: str) -> str:

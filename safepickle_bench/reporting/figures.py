@@ -42,10 +42,7 @@ def confusion_matrix_png(tn: int, fp: int, fn: int, tp: int, path: Path, title: 
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "confusion matrix", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def roc_pr_png(y_true: np.ndarray, y_score: np.ndarray, path: Path, title: str = "") -> Path:
@@ -74,7 +71,4 @@ def feature_importance_png(names: list[str], values: np.ndarray, path: Path, top
     ax.set_xlabel(xlabel)
     ax.set_title(title or f"top {len(order)} features", fontsize=10)
     ax.tick_params(axis="y", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

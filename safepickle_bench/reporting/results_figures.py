@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from sklearn.metrics import auc, precision_recall_curve, roc_curve  # noqa: E402
 
 from safepickle_bench.reporting.figures import (  # noqa: E402
@@ -72,12 +73,7 @@ def confusion_grid(matrices: Mapping[str, tuple[int, int, int, int]], path: Path
         ax.set_title(name, fontsize=9)
     fig.supxlabel("predicted", fontsize=9)
     fig.supylabel("true", fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
 
 
 def feature_importance_readable(columns: Sequence[str], values: np.ndarray, path: Path, top: int = 25,
@@ -106,10 +102,7 @@ def latency_bars(labels: Sequence[str], ms: Sequence[float], kinds: Sequence[str
     uniq = dict(zip(names, handles, strict=True))
     ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="lower right")
     ax.set_title(title or "latency per file", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def learning_curve(series: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]], path: Path,
@@ -130,10 +123,7 @@ def learning_curve(series: Mapping[str, tuple[Sequence[float], Sequence[float], 
     ax.set_ylim(max(0.0, ax.get_ylim()[0]), 1.01)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]], path: Path,
@@ -155,7 +145,29 @@ def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
+
+
+def recall_vs_padding(table: pd.DataFrame, path: Path) -> Path:
+    """Plot recall against padding ratio (none, 1x ... 1000x), one line per method and feature set."""
+    pad = table[table["attack"].isin(["none", "padding"])].copy()
+    pad["x"] = [0.0 if a == "none" else float(r) for a, r in zip(pad["attack"], pad["ratio"], strict=True)]
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    lines = list(pad.groupby(["method", "features"], sort=False))
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(lines), 2)))
+    styles = {"opcodes": ("-.", "s"), "all": ("-", "o"), "": (":", "^")}
+    for colour, ((method, features), g) in zip(colours, lines, strict=False):
+        g = g.sort_values("x")
+        label = f"{method} ({features})" if features else f"{method} (scanner)"
+        ls, marker = styles.get(features, ("--", "d"))
+        ax.plot(g["x"] + 0.1, g["recall"], ls=ls, marker=marker, color=colour, label=label, ms=4)
+    ax.set_xscale("log")
+    ticks = [0.1, 1.1, 10.1, 100.1, 1000.1]
+    ax.set_xticks(ticks, ["none", "1x", "10x", "100x", "1000x"])
+    ax.set_xlabel("benign padding (x the payload's opcode count)")
+    ax.set_ylabel("recall on attacked malicious files")
+    ax.set_ylim(-0.02, 1.02)
+    ax.axhline(0.95, color="grey", lw=0.8, ls=":")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title("Recall under benign-opcode padding")
+    return save_figure(fig, path)

@@ -28,22 +28,23 @@ def _number(value: object) -> float | None:
     return None if math.isnan(v) else v
 
 
-def fmt(value: object, std: object = None, digits: int = 4) -> str:
-    """Format a metric (and its ± std when given); NaN or missing prints as n/a."""
+def _scaled(value: object, std: object, digits: int, scale: float) -> str:
+    """Format `scale * value` (and ± `scale * std` when it is a number) with fixed digits, or n/a."""
     v = _number(value)
     if v is None:
         return "n/a"
     s = _number(std)
-    return f"{v:.{digits}f}" + ("" if s is None else f" ± {s:.{digits}f}")
+    return f"{scale * v:.{digits}f}" + ("" if s is None else f" ± {scale * s:.{digits}f}")
+
+
+def fmt(value: object, std: object = None, digits: int = 4) -> str:
+    """Format a metric (and its ± std when given); NaN or missing prints as n/a."""
+    return _scaled(value, std, digits, 1)
 
 
 def pct(value: object, std: object = None, digits: int = 2) -> str:
     """Format a share as a percentage (with ± std); NaN, None or a non-number prints as n/a."""
-    v = _number(value)
-    if v is None:
-        return "n/a"
-    s = _number(std)
-    return f"{100 * v:.{digits}f}" + ("" if s is None else f" ± {100 * s:.{digits}f}")
+    return _scaled(value, std, digits, 100)
 
 
 def num(value: object, digits: int = 3) -> str:
