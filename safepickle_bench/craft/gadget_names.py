@@ -371,18 +371,26 @@ def generate_reexports(
     namespace: str | None = None,
     targets: tuple[StdlibTarget, ...] = DANGEROUS_STDLIB_TARGETS,
 ) -> list[ReexportPath]:
-    """Return `n` distinct re-export paths: generated host modules exposing a dangerous stdlib callable."""
+    """Return `n` distinct re-export paths (generated host modules exposing dangerous stdlib callables, each in turn)."""
     _check_namespace(namespace)
     rng = random.Random(f"reexports|{seed}|{namespace}")
     hosts = generate_names(f"reexport-hosts|{seed}", n, namespace=namespace, kinds=(GadgetKind.FUNCTION,))
     out: list[ReexportPath] = []
     seen: set[str] = set()
+    order: list[StdlibTarget] = []
     for host in hosts:
-        for _ in range(20):
-            target = rng.choice(targets)
+        if not order:  # every target once per round, in a seeded order
+            order = list(targets)
+            rng.shuffle(order)
+        target = order.pop()
+        for attempt in range(50):
+            if attempt >= 10:  # this host already exposes the target under every alias drawn: take another
+                target = rng.choice(targets)
             path = ReexportPath(host.package, host.module_path, _alias(rng, target.module), target)
             if path.qualname not in seen:
                 break
+        else:
+            raise RuntimeError(f"could not draw a new re-export path in {host.module_path}")
         seen.add(path.qualname)
         out.append(path)
     return out
