@@ -33,6 +33,7 @@ import pytest
 from safepickle_bench.analysis.engine import StreamRun, simulate_stream
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
 from safepickle_bench.analysis.values import Global, Obj
+from safepickle_bench.paths import wild_dir
 
 GOLDEN = Path(__file__).parent / "golden" / "engine_records.json"
 
@@ -44,16 +45,6 @@ _OBJECTS: list[Any] = [
     {(1, 2): "tuple key"}, {i: str(i) for i in range(3000)}, list(range(2000)), ["shared"] * 3,
     np.arange(6, dtype=np.float32).reshape(2, 3), np.array(["a", None], dtype=object), "x" * 70_000,
 ]  # fmt: skip
-
-
-def _wild_dir() -> Path:
-    try:
-        from safepickle_bench.paths import wild_dir  # type: ignore[import-not-found, unused-ignore]
-
-        return Path(wild_dir())
-    except ImportError:  # local fallback until safepickle_bench.paths exists: same rule ($SAFEPICKLE_WILD_DIR)
-        override = os.environ.get("SAFEPICKLE_WILD_DIR")
-        return Path(override) if override else Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "wild"
 
 
 def _summary(value: Any) -> Any:  # noqa: ANN401
@@ -187,7 +178,7 @@ def inputs() -> list[tuple[str, Callable[[], bytes]]]:
         (f"obj{i}-p{p}", lambda o=o, p=p: pickle.dumps(o, protocol=p)) for i, o in enumerate(_OBJECTS) for p in range(6)
     ]
     items += _torch_pickles() + _sklearn_pickles() + _nested_pickles()
-    wild = _wild_dir()
+    wild = wild_dir()
     if wild.is_dir():
         items += [
             (f"wild:{f.relative_to(wild).as_posix()}", lambda f=f: f.read_bytes())
@@ -213,7 +204,7 @@ def _cases() -> list[Any]:
 def test_engine_record_matches_the_golden_record(name, make, no_dangerous_events):
     if make is None:
         if name.startswith("wild:") and os.environ.get("CI"):
-            pytest.fail(f"{name}: the wild corpus is missing at {_wild_dir()} in CI")
+            pytest.fail(f"{name}: the wild corpus is missing at {wild_dir()} in CI")
         pytest.skip(f"{name}: input not available here")
     if name.startswith(("torch-", "sklearn")):
         pytest.importorskip(name.split("-")[0].rstrip("0123456789"))

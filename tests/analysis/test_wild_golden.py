@@ -18,22 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from safepickle_bench.cli.analyze import run as analyze_cli_run
 from safepickle_bench.models import explain  # noqa: F401 - imported before the audit hook is armed
+from safepickle_bench.paths import wild_dir
 
 GOLDEN = Path(__file__).parent / "golden" / "wild_analyze.json"
-
-
-def _wild_dir() -> Path:
-    try:
-        from safepickle_bench.paths import wild_dir  # type: ignore[import-not-found, unused-ignore]
-
-        return Path(wild_dir())
-    except ImportError:  # local fallback until safepickle_bench.paths exists: same rule ($SAFEPICKLE_WILD_DIR)
-        override = os.environ.get("SAFEPICKLE_WILD_DIR")
-        return Path(override) if override else Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "wild"
 
 
 def record_digest(record: dict[str, Any]) -> str:
@@ -59,12 +48,8 @@ def wild_records(wild: Path) -> dict[str, dict[str, Any]]:
     return {r["path"]: r for r in records}
 
 
-def test_analyze_json_of_the_wild_corpus_matches_the_golden(no_dangerous_events):
-    wild = _wild_dir().resolve()
-    if not wild.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"wild corpus missing at {wild} in CI (set SAFEPICKLE_WILD_DIR)")
-        pytest.skip(f"wild corpus not found at {wild} (set SAFEPICKLE_WILD_DIR)")
+def test_analyze_json_of_the_wild_corpus_matches_the_golden(wild_corpus, no_dangerous_events):
+    wild = wild_corpus
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))["records"]
     got = wild_records(wild)
     assert sorted(got) == sorted(golden), "the wild corpus does not hold the files the golden was made from"
@@ -75,7 +60,7 @@ def test_analyze_json_of_the_wild_corpus_matches_the_golden(no_dangerous_events)
 
 
 def _regenerate() -> None:
-    records = {path: record_digest(r) for path, r in wild_records(_wild_dir().resolve()).items()}
+    records = {path: record_digest(r) for path, r in wild_records(wild_dir()).items()}
     about = __doc__.split("\n\n")[1].replace("\n", " ")
     GOLDEN.write_text(json.dumps({"about": about, "records": records}, indent=1, sort_keys=True) + "\n", "utf-8")
     print(f"wrote {len(records)} records to {GOLDEN}", file=sys.stderr)
