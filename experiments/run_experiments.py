@@ -17,11 +17,14 @@ from pathlib import Path
 import pandas as pd
 from hydra import compose, initialize_config_dir
 
+from safepickle_bench import paths
 from safepickle_bench.models.registry import model_names
-from safepickle_bench.pipeline.app import CONF_DIR, run_task
+from safepickle_bench.paths import CONF_DIR
+from safepickle_bench.pipeline.app import run_task
 from safepickle_bench.reporting.tables import fmt, markdown_table, pct
 
-REPO = Path(__file__).resolve().parents[1]
+ROOT = paths.root_dir()
+"""The output root (the current directory unless $SAFEPICKLE_ROOT names another)."""
 MODELS = model_names()
 PAPER_F1 = {"rf": 0.9001}  # SafePickle's published F1 on its HF set; no other per-model figure is public
 
@@ -32,13 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="full")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--fast", action="store_true", help="each model's small preset (smoke runs)")
-    ap.add_argument("--out", default=str(REPO / "results"))
+    ap.add_argument("--out", default=str(ROOT / "results"))
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides")
     args = ap.parse_args(argv)
     rows, failed = [], []
     started = time.perf_counter()
     for model in args.models.split(","):
-        overrides = [f"experiment={model}_hf", f"dataset.size={args.size}", f"paths.root_dir={REPO}",
+        overrides = [f"experiment={model}_hf", f"dataset.size={args.size}", f"paths.root_dir={ROOT}",
                      *(["fast=true"] if args.fast else []), *args.overrides]
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose("config", overrides=overrides)

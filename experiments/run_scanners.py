@@ -37,8 +37,10 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from safepickle_bench import paths
 from safepickle_bench.datasets import ensure_dataset, read_manifest
-from safepickle_bench.pipeline.app import CONF_DIR, run_task
+from safepickle_bench.paths import CONF_DIR
+from safepickle_bench.pipeline.app import run_task
 from safepickle_bench.pipeline.scanner_benchmark import (
     EXTRA_COLUMNS,
     METRIC_COLUMNS,
@@ -51,7 +53,8 @@ from safepickle_bench.reporting.tables import markdown_table, msec, pct
 from safepickle_bench.scanners.weights_only import meaningful_for as WEIGHTS_ONLY_CONTAINERS
 
 log = logging.getLogger("run_scanners")
-REPO = Path(__file__).resolve().parents[1]
+ROOT = paths.root_dir()
+"""The output root (the current directory unless $SAFEPICKLE_ROOT names another)."""
 DATASETS: tuple[str, ...] = ("hf", "pickleball_ood", "hide_and_seek", "joblib", "wild")
 SEED = 0
 SLOW: tuple[str, ...] = ("modelaudit", "weights_only")
@@ -140,7 +143,7 @@ def compose_cfg(dataset: str, size: str, out: Path, overrides: Sequence[str]) ->
     """Compose the Hydra config of `experiment=scanners_<dataset>` writing under `out`."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("config", overrides=[
-            f"experiment=scanners_{dataset}", f"dataset.size={size}", f"paths.root_dir={REPO}",
+            f"experiment=scanners_{dataset}", f"dataset.size={size}", f"paths.root_dir={ROOT}",
             f"paths.results_dir={out}", *overrides,
         ])
 
@@ -267,12 +270,12 @@ def ours_cv_row(cfg: DictConfig, size: str, out: Path) -> dict[str, Any]:
     except Exception as exc:  # no store or no such experiment: fall back to the CSV
         log.info("no rf_hf run in MLflow (%s)", exc)
     if found is None and size == "full":
-        for csv in (out / "experiments.csv", REPO / "results" / "experiments.csv"):
+        for csv in (out / "experiments.csv", ROOT / "results" / "experiments.csv"):
             if csv.is_file():
                 table = pd.read_csv(csv)
                 hit = table[table["model"] == "rf"]
                 if len(hit):
-                    found, source = hit.iloc[0].to_dict(), str(csv.relative_to(REPO) if csv.is_relative_to(REPO) else csv)
+                    found, source = hit.iloc[0].to_dict(), str(csv.relative_to(ROOT) if csv.is_relative_to(ROOT) else csv)
                     break
     if found is None:
         return unavailable_row("hf", "ours", "in-process",
@@ -517,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the scanner benchmark on every dataset and write the tables; return 0 when every dataset ran."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", action="store_true", help="small datasets and tiny samples of the slow scanners")
-    ap.add_argument("--out", default=str(REPO / "results"), help="results folder (default: results/)")
+    ap.add_argument("--out", default=str(ROOT / "results"), help="results folder (default: results/)")
     ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of the datasets")
     ap.add_argument("--scanners", default="", help="comma-separated subset of the scanners (default: all)")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides (e.g. tracking.uri=sqlite:///x.db)")

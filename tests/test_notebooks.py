@@ -10,7 +10,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from nbclient import NotebookClient
 
-from safepickle_bench.pipeline.app import CONF_DIR, run_task
+from safepickle_bench.paths import CONF_DIR
+from safepickle_bench.pipeline.app import run_task
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

@@ -16,12 +16,14 @@ import yaml
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
+from safepickle_bench import paths
 from safepickle_bench.config import run_config
 from safepickle_bench.metrics import LATENCY_KEYS, METRIC_KEYS
-from safepickle_bench.pipeline.app import CONF_DIR, run_task
+from safepickle_bench.paths import CONF_DIR
+from safepickle_bench.pipeline.app import run_task
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO / "data"
+DATA_DIR = paths.data_dir(REPO)
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 TRAIN_EXPERIMENTS = [  # experiments of the `train` task (scanners_*, attack_* belong to other tasks)
     e for e in EXPERIMENTS
