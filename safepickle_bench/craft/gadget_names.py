@@ -315,6 +315,8 @@ def generate_names(
     registry = _Registry()
     packages: list[str] = []
     modules: list[str] = []
+    package_set: set[str] = set()
+    module_set: set[str] = set()
     seen: set[str] = set()
     out: list[GadgetName] = []
     attempts = 0
@@ -346,9 +348,11 @@ def generate_names(
         seen.add(name.qualname)
         registry.record(name)
         out.append(name)
-        if package not in packages:
+        if package not in package_set:
+            package_set.add(package)
             packages.append(package)
-        if module_path not in modules:
+        if module_path not in module_set:
+            module_set.add(module_path)
             modules.append(module_path)
     return out
 
