@@ -76,12 +76,6 @@ def _decode_text(m: Machine, raw: bytes, p: int, name: str) -> str:
         return raw.decode("latin-1")
 
 
-def _push_text(m: Machine, s: str) -> None:
-    m.push(s)
-    if len(m.strings) < m.max_lits:
-        m.strings.append(s[: m.max_chars])
-
-
 # ---- opcodes without argument that push a constant ------------------------------------------------------
 
 
@@ -192,7 +186,10 @@ def load_short_binunicode(m: Machine, p: int) -> int:
     if q > end:
         raise truncated(p - 1, "SHORT_BINUNICODE")
     raw = data[p + 1 : q]
-    _push_text(m, raw.decode("ascii") if raw.isascii() else _decode_text(m, raw, p, "SHORT_BINUNICODE"))
+    text = raw.decode("ascii") if raw.isascii() else _decode_text(m, raw, p, "SHORT_BINUNICODE")
+    m.push(text)
+    if len(m.strings) < m.max_lits:
+        m.strings.append(text[: m.max_chars])
     return q
 
 
@@ -208,7 +205,10 @@ def load_binunicode(m: Machine, p: int) -> int:
     if q > end:
         raise truncated(p - 1, "BINUNICODE")
     raw = data[p + 4 : q]
-    _push_text(m, raw.decode("ascii") if raw.isascii() else _decode_text(m, raw, p, "BINUNICODE"))
+    text = raw.decode("ascii") if raw.isascii() else _decode_text(m, raw, p, "BINUNICODE")
+    m.push(text)
+    if len(m.strings) < m.max_lits:
+        m.strings.append(text[: m.max_chars])
     return q
 
 
@@ -495,15 +495,12 @@ def load_frozenset(m: Machine, p: int) -> int:
 # ---- memo -----------------------------------------------------------------------------------------------
 
 
-def _memo_value(m: Machine, p: int) -> Any:  # noqa: ANN401
-    return m.stack[-1] if len(m.stack) > m.fence else m.underflow(p - 1)
-
-
 def load_binput(m: Machine, p: int) -> int:
     """BINPUT: store the top of the stack under a 1-byte key."""
     if p >= m.end:
         raise truncated(p - 1, "BINPUT")
-    m.memo[m.data[p]] = _memo_value(m, p)
+    stack = m.stack
+    m.memo[m.data[p]] = stack[-1] if len(stack) > m.fence else m.underflow(p - 1)
     return p + 1
 
 
@@ -511,13 +508,16 @@ def load_long_binput(m: Machine, p: int) -> int:
     """LONG_BINPUT: store the top of the stack under a 4-byte key."""
     if p + 4 > m.end:
         raise truncated(p - 1, "LONG_BINPUT")
-    m.memo[_U4(m.data, p)[0]] = _memo_value(m, p)
+    stack = m.stack
+    m.memo[_U4(m.data, p)[0]] = stack[-1] if len(stack) > m.fence else m.underflow(p - 1)
     return p + 4
 
 
 def load_memoize(m: Machine, p: int) -> int:
     """MEMOIZE: store the top of the stack under the next free key."""
-    m.memo[len(m.memo)] = _memo_value(m, p)
+    stack = m.stack
+    memo = m.memo
+    memo[len(memo)] = stack[-1] if len(stack) > m.fence else m.underflow(p - 1)
     return p
 
 
