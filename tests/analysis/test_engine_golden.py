@@ -2,9 +2,10 @@
 
 Inputs: every protocol of a list of everyday objects, torch `data.pkl` of a state dict, a module and a bf16
 tensor dict, scikit-learn pickles, nested streams, and every file of the wild corpus (read as one stream from
-offset 0). Each input's record (the `Stream` with its opcode sequence, the streams found inside it, the
-persistent ids, a structural summary of the value at STOP, the joblib array count, the file end and the
-decoding budget left) is stored as a sha256 digest in `golden/engine_records.json`.
+offset 0, named by the sha256 of its content, never by its file name). Each input's record (the `Stream` with
+its opcode sequence, the streams found inside it, the persistent ids, a structural summary of the value at
+STOP, the joblib array count, the file end and the decoding budget left) is stored as a sha256 digest in
+`golden/engine_records.json`.
 
 Regenerate (only when a change of the records is intended, and say why in the commit):
     python tests/analysis/test_engine_golden.py
@@ -180,8 +181,9 @@ def inputs() -> list[tuple[str, Callable[[], bytes]]]:
     items += _torch_pickles() + _sklearn_pickles() + _nested_pickles()
     wild = wild_dir()
     if wild.is_dir():
+        # keyed by content: no name from the hostile corpus is written into the golden
         items += [
-            (f"wild:{f.relative_to(wild).as_posix()}", lambda f=f: f.read_bytes())
+            (f"wild:{hashlib.sha256(f.read_bytes()).hexdigest()}", lambda f=f: f.read_bytes())
             for f in sorted(wild.rglob("*"))
             if f.is_file() and f.suffix not in (".csv", ".md")
         ]
