@@ -52,45 +52,90 @@ def analyze_path(
     """
     start = time.perf_counter()
     limits = limits or DEFAULT_LIMITS
-    analysis = Analysis(path=os.fspath(path), size=0, sha256="")
-    p = Path(path)
+    where = os.fspath(path)
+    analysis = Analysis(path=where, size=0, sha256="")
     try:
-        if stat.S_ISDIR(p.stat().st_mode):
-            raise IsADirectoryError(analysis.path)
-        if not stat.S_ISREG(p.stat().st_mode):  # a FIFO or device would block or never end
-            analysis.error = f"not a regular file: {analysis.path}"
+        mode = os.stat(where).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(where)
+        if not stat.S_ISREG(mode):  # never opened: a FIFO or device would block or never end
+            analysis.error = f"not a regular file: {where}"
             return analysis
-        with p.open("rb") as f:
-            st = os.fstat(f.fileno())
-            analysis.size = st.st_size
-            if st.st_size > limits.max_file_bytes:
-                analysis.anomalies.append(
-                    Anomaly(
-                        "limit_bytes",
-                        0,
-                        p.name,
-                        f"file of {st.st_size} bytes is over max_file_bytes={limits.max_file_bytes}: not analysed",
-                    )
-                )
-                analysis.timings["total"] = time.perf_counter() - start
-                return analysis
-            if compute_sha256:
-                t_hash = time.perf_counter()
-                analysis.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
-                analysis.timings["hash"] = time.perf_counter() - t_hash
-            if st.st_size == 0:
-                _analyse_buffer(analysis, b"", p.name, limits, start)
-                return analysis
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            try:
-                _analyse_buffer(analysis, mm, p.name, limits, start)
-            finally:
-                _close_quietly(mm)
+        fd = os.open(where, _OPEN_FLAGS)
+        try:
+            _analyse_descriptor(analysis, fd, _file_name(where), limits, compute_sha256, start)
+        finally:
+            os.close(fd)
     except IsADirectoryError:
-        analysis.error = f"is a directory: {analysis.path}"
+        analysis.error = f"is a directory: {where}"
     except OSError as exc:
-        analysis.error = f"cannot read {analysis.path}: {exc.strerror or exc}"
+        analysis.error = f"cannot read {where}: {exc.strerror or exc}"
     return analysis
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+SMALL_FILE_BYTES = 256 << 10
+"""Files up to this size are read whole (one system call); larger ones are mapped, and only the parts the
+analysis needs (a zip's central directory and pickle entries, not its tensor data) are ever read."""
+
+
+def _file_name(where: str) -> str:
+    """Return the last component of a path, as `Path(where).name` spells it."""
+    name = os.path.basename(where)
+    return name if name and name != "." else Path(where).name
+
+
+def _analyse_descriptor(
+    analysis: Analysis, fd: int, name: str, limits: Limits, compute_sha256: bool, start: float
+) -> None:
+    """Analyse the open regular file `fd` (named `name` in locations) into `analysis`."""
+    size = os.fstat(fd).st_size
+    analysis.size = size
+    if size > limits.max_file_bytes:
+        analysis.anomalies.append(
+            Anomaly(
+                "limit_bytes",
+                0,
+                name,
+                f"file of {size} bytes is over max_file_bytes={limits.max_file_bytes}: not analysed",
+            )
+        )
+        analysis.timings["total"] = time.perf_counter() - start
+        return
+    if size <= SMALL_FILE_BYTES:
+        data = _read_all(fd, size)
+        if compute_sha256:
+            t_hash = time.perf_counter()
+            analysis.sha256 = hashlib.sha256(data).hexdigest()
+            analysis.timings["hash"] = time.perf_counter() - t_hash
+        _analyse_buffer(analysis, data, name, limits, start)
+        return
+    if compute_sha256:
+        t_hash = time.perf_counter()
+        with open(fd, "rb", closefd=False) as f:
+            analysis.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        analysis.timings["hash"] = time.perf_counter() - t_hash
+    mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    try:
+        _analyse_buffer(analysis, mm, name, limits, start)
+    finally:
+        _close_quietly(mm)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Return the file's bytes from offset 0 (at most `size`: a file that grew is read as it was sized)."""
+    data = os.read(fd, size) if size else b""
+    if len(data) < size:  # a short read: keep reading until the end or `size`
+        parts = [data]
+        got = len(data)
+        while got < size:
+            more = os.read(fd, size - got)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        data = b"".join(parts)
+    return data
 
 
 def _close_quietly(mm: mmap.mmap) -> None:
