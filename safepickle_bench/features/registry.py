@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -79,31 +80,57 @@ def column_descriptions() -> dict[str, str]:
     return {c: REGISTRY[g].descriptions[c] for g in GROUPS for c in REGISTRY[g].columns}
 
 
+@lru_cache(maxsize=64)
+def _resolve_hashable(groups: str | tuple[str, ...] | frozenset[str] | None) -> tuple[str, ...]:
+    """Return resolve_groups(groups) for a hashable selection (memoised: featurize_array runs once per file)."""
+    return resolve_groups(groups)
+
+
+def _resolve(groups: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Return resolve_groups(groups), memoised when the selection is hashable."""
+    try:
+        return _resolve_hashable(groups)  # type: ignore[arg-type]
+    except TypeError:  # a list or another unhashable selection
+        return resolve_groups(groups)
+
+
+@lru_cache(maxsize=64)
+def _layout(resolved: tuple[str, ...]) -> tuple[tuple[tuple[Callable[[Analysis], Any], int, int], ...], int, int]:
+    """Return each group's (compute, first column, end column), the row width and the error column (-1: none)."""
+    spans = []
+    width = 0
+    error_at = -1
+    for g in resolved:
+        group = REGISTRY[g]
+        if g == "structure":
+            error_at = width + group.columns.index(ERROR_COLUMN)
+        spans.append((group.compute, width, width + len(group.columns)))
+        width += len(group.columns)
+    return tuple(spans), width, error_at
+
+
 def featurize_array(analysis: Analysis, groups: str | Iterable[str] | None = None) -> tuple[np.ndarray, bool]:
     """Return one row (float64, columns of feature_columns(groups)) and whether every group succeeded.
 
     A group that raises on a hostile analysis gives zeros and sets `structure__error` (when selected)."""
-    resolved = resolve_groups(groups)
-    parts: list[np.ndarray] = []
+    spans, width, error_at = _layout(_resolve(groups))
+    row = np.zeros(width, dtype=np.float64)
     ok = True
-    for g in resolved:
-        group = REGISTRY[g]
+    for compute, a, b in spans:
         try:
-            values = np.asarray(group.compute(analysis), dtype=np.float64)
-            if values.shape != (len(group.columns),):
-                raise ValueError(f"group {g} returned {values.shape[0]} values for {len(group.columns)} columns")
+            values = compute(analysis)
+            if len(values) != b - a:
+                raise ValueError(f"a group returned {len(values)} values for {b - a} columns")
+            row[a:b] = values  # converted to float64 as np.asarray would
         except Exception:  # a per-file failure is a flagged row, never a crash
             ok = False
-            values = np.zeros(len(group.columns), dtype=np.float64)
-        parts.append(values)
-    row = np.concatenate(parts) if parts else np.zeros(0)
-    if (not ok or analysis.error) and "structure" in resolved:
-        offset = sum(len(REGISTRY[g].columns) for g in resolved[: resolved.index("structure")])
-        row[offset + REGISTRY["structure"].columns.index(ERROR_COLUMN)] = 1.0
+            row[a:b] = 0.0
+    if (not ok or analysis.error) and error_at >= 0:
+        row[error_at] = 1.0
     return row, ok
 
 
 def featurize(analysis: Analysis, groups: str | Iterable[str] | None = None) -> dict[str, float]:
     """Return the features of one analysed file as {column: value} (single-file scanning)."""
     row, _ = featurize_array(analysis, groups)
-    return dict(zip(_columns_of(resolve_groups(groups)), row.tolist(), strict=True))
+    return dict(zip(_columns_of(_resolve(groups)), row.tolist(), strict=True))
