@@ -50,6 +50,8 @@ SIDECAR_SUFFIX = ".syspath.json"
 """Suffix of the sidecar next to each file: {"sys_path": [...], "main_module": ..., "namespace": ...}."""
 LOADER = "pickle_syspath"
 """The loader name these files need (see `SANDBOX_LOADERS`)."""
+TORCH_LOADER = "torch_syspath"
+"""The same with `torch.load`, for whole modules of generated packages saved by `torch.save`."""
 
 _FILE_NAMES = ("model.pkl", "pipeline.pkl", "state.pkl", "checkpoint.pkl", "artifacts.pickle", "agent.pkl",
                "config.pkl", "preprocessor.pkl", "env.pkl", "trainer_state.pkl")
@@ -60,7 +62,7 @@ _WORDS = ("alpha", "beta", "train", "valid", "token", "label", "score", "window"
 # --------------------------------------------------------------------------- names and package
 
 
-def _free_packages(names: list[GadgetName]) -> list[GadgetName]:
+def free_packages(names: list[GadgetName]) -> list[GadgetName]:
     """Drop names whose top-level package is already importable here (ours must never shadow a real one)."""
     free: dict[str, bool] = {}
     out = []
@@ -75,7 +77,7 @@ def _free_packages(names: list[GadgetName]) -> list[GadgetName]:
 def _draw_names(rng: np.random.Generator, namespace: str, n: int, tag: str) -> list[GadgetName]:
     """Return generated names of one namespace for this call (seeded by the rng)."""
     seed = f"benign-{tag}|{int(rng.integers(2**62))}"
-    return _free_packages(generate_names(seed, n, namespace=namespace))
+    return free_packages(generate_names(seed, n, namespace=namespace))
 
 
 def _purge(packages: set[str]) -> None:
@@ -85,7 +87,7 @@ def _purge(packages: set[str]) -> None:
 
 
 @contextlib.contextmanager
-def _on_sys_path(root: Path, packages: set[str]) -> Iterator[None]:
+def on_sys_path(root: Path, packages: set[str]) -> Iterator[None]:
     """Import from `root` for the duration (then forget its modules, so the next call starts clean)."""
     _purge(packages)
     importlib.invalidate_caches()
@@ -235,7 +237,7 @@ def make_user_objects(rng: np.random.Generator, out_dir: Path) -> list[CarrierFi
     protocol = int(rng.integers(0, 6))
     name = _FILE_NAMES[int(rng.integers(len(_FILE_NAMES)))]
     packages = {c.name.package for c in plan.classes} | {f.package for f in plan.functions} | {MAIN_MODULE}
-    with _on_sys_path(root, packages):
+    with on_sys_path(root, packages):
         classes, functions = _resolve(plan, importlib.import_module)
         main_objects: dict[str, Any] = {}
         if main_plan is not None:
@@ -298,6 +300,13 @@ def prepare_with_sidecar(path: str) -> tuple[str, str | None]:
     return path, sidecar.get("main_module")
 
 
+def load_torch_with_sidecar(prepared: tuple[str, str | None]) -> Any:
+    """`torch.load(weights_only=False)` the file once its package folder is on sys.path (armed step)."""
+    import torch
+
+    return torch.load(prepared[0], map_location="cpu", weights_only=False)
+
+
 def load_with_sidecar(prepared: tuple[str, str | None]) -> Any:
     """Import the script module as `__main__`'s definitions, then `pickle.load` the file (armed step)."""
     path, main_module = prepared
@@ -315,5 +324,6 @@ def load_with_sidecar(prepared: tuple[str, str | None]) -> Any:
 
 SANDBOX_LOADERS: dict[str, LoaderSpec] = {
     LOADER: LoaderSpec(load=load_with_sidecar, prepare=prepare_with_sidecar, preimport=("numpy",)),
+    TORCH_LOADER: LoaderSpec(load=load_torch_with_sidecar, prepare=prepare_with_sidecar, preimport=("torch",)),
 }
 """Loaders for `sandbox.runner.run_sandboxed` (registry = this module): the oracle's `pickle` plus the sidecar."""
