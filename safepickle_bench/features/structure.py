@@ -87,42 +87,94 @@ DESCRIPTIONS: dict[str, str] = {
 _N_SCALARS = len(SCALAR_NAMES)
 
 
+_CLASS_INDEX = {op: _CLASSES.index(cls) for op, cls in _CLASS_OF.items()}
+_N_CLASSES = len(_CLASSES)
+_N_CONTAINER_COLUMNS = len(CONTAINER_KINDS) + 1
+_SCALAR_ORDER = (
+    "error", "size_bytes", "pickle_bytes", "pickle_share", "n_containers", "n_streams", "n_nested_streams",
+    "max_nested_depth", "n_incomplete_streams", "n_streams_without_proto", "n_extra_streams_with_imports",
+    "protocol_max", "protocol_min", "n_opcodes", "max_stack_depth", "max_container_nesting", "memo_puts",
+    "memo_gets", "memo_gets_per_put", "n_imports", "n_calls", "n_import_opcodes", "n_call_opcodes",
+    "n_build_opcodes", "n_ext_opcodes", "n_persid_opcodes", "n_strings", "skipped_bytes", "bytes_outside_streams",
+    "n_anomalies",
+)  # fmt: skip
+if SCALAR_NAMES != _SCALAR_ORDER:  # pragma: no cover
+    raise ImportError("structure scalars changed: update the ordered list in compute()")
+
+
 def compute(analysis: Analysis) -> list[float]:
     """Return the structure columns of one analysis, in COLUMNS order."""
     streams = analysis.streams
-    top = [s for s in streams if not s.nested_depth]
-    nested = len(streams) - len(top)
-    class_counts = dict.fromkeys(_CLASSES, 0)
-    class_of = _CLASS_OF
-    n_import_ops = n_call_ops = n_build = n_ext = n_persid = 0
-    for s in streams:
-        oc = s.opcode_counts
-        for op, n in oc.items():
-            cls = class_of.get(op)
-            if cls is not None:
-                class_counts[cls] += n
-        n_import_ops += oc.get("GLOBAL", 0) + oc.get("STACK_GLOBAL", 0) + oc.get("INST", 0)
-        n_call_ops += oc.get("REDUCE", 0) + oc.get("NEWOBJ", 0) + oc.get("NEWOBJ_EX", 0) + oc.get("OBJ", 0) + oc.get("INST", 0)
-        n_build += oc.get("BUILD", 0)
-        n_ext += oc.get("EXT1", 0) + oc.get("EXT2", 0) + oc.get("EXT4", 0)
-        n_persid += oc.get("PERSID", 0) + oc.get("BINPERSID", 0)
-    n_class_total = sum(class_counts.values())
-
+    class_counts = [0] * _N_CLASSES
+    class_index = _CLASS_INDEX
+    anomaly_index = _ANOMALY_INDEX
     anomalies = [0] * len(ANOMALY_KINDS)
     n_anom = 0
     for a in analysis.anomalies:
         n_anom += 1
-        i = _ANOMALY_INDEX.get(a.kind)
+        i = anomaly_index.get(a.kind)
         if i is not None:
             anomalies[i] += 1
-    for s in streams:
+    # One pass over the streams (most files have one): every per-stream sum, maximum and count below.
+    n_top = nested = n_incomplete = n_without_proto = extra_with_imports = 0
+    first_top = None
+    n_import_ops = n_call_ops = n_build = n_ext = n_persid = 0
+    protocol_max = protocol_min = max_nested_depth = max_stack = max_nesting = 0
+    memo_puts = memo_gets = covered = n_opcodes = n_imports = n_calls = n_strings = skipped = 0
+    for k, s in enumerate(streams):
+        oc = s.opcode_counts
+        for op, n in oc.items():
+            i = class_index.get(op)
+            if i is not None:
+                class_counts[i] += n
+        get = oc.get
+        n_import_ops += get("GLOBAL", 0) + get("STACK_GLOBAL", 0) + get("INST", 0)
+        n_call_ops += get("REDUCE", 0) + get("NEWOBJ", 0) + get("NEWOBJ_EX", 0) + get("OBJ", 0) + get("INST", 0)
+        n_build += get("BUILD", 0)
+        n_ext += get("EXT1", 0) + get("EXT2", 0) + get("EXT4", 0)
+        n_persid += get("PERSID", 0) + get("BINPERSID", 0)
         for a in s.anomalies:
             n_anom += 1
-            i = _ANOMALY_INDEX.get(a.kind)
+            i = anomaly_index.get(a.kind)
             if i is not None:
                 anomalies[i] += 1
+        if s.nested_depth:
+            nested += 1
+            if s.nested_depth > max_nested_depth:
+                max_nested_depth = s.nested_depth
+        else:
+            n_top += 1
+            covered += max(0, s.end - s.start)
+            if first_top is None:
+                first_top = s
+        if s.imports:
+            n_imports += len(s.imports)
+            if s is not first_top:
+                extra_with_imports += 1
+        if not s.complete:
+            n_incomplete += 1
+        if not s.has_proto:
+            n_without_proto += 1
+        protocol = s.protocol
+        if k == 0:
+            protocol_max = protocol_min = protocol
+        elif protocol > protocol_max:
+            protocol_max = protocol
+        elif protocol < protocol_min:
+            protocol_min = protocol
+        if s.max_stack_depth > max_stack:
+            max_stack = s.max_stack_depth
+        if s.max_container_nesting > max_nesting:
+            max_nesting = s.max_container_nesting
+        memo_puts += s.memo_puts
+        memo_gets += s.memo_gets
+        n_opcodes += s.n_opcodes
+        n_calls += len(s.calls)
+        n_strings += s.n_strings
+        skipped += s.skipped_bytes
+    n_class_total = sum(class_counts)
 
-    containers = [0] * (len(CONTAINER_KINDS) + 1)
+    containers = [0] * _N_CONTAINER_COLUMNS
     for kind in analysis.containers:
         i = _CONTAINER_INDEX.get(kind)
         if i is None:
@@ -130,45 +182,45 @@ def compute(analysis: Analysis) -> list[float]:
         else:
             containers[i] = 1
 
-    protocols = [s.protocol for s in streams]
-    memo_puts = sum(s.memo_puts for s in streams)
-    memo_gets = sum(s.memo_gets for s in streams)
-    covered = sum(max(0, s.end - s.start) for s in top)
     size = analysis.size
-    n_imports = sum(len(s.imports) for s in streams)
-    first_top = top[0] if top else None
-    extra_with_imports = sum(1 for s in streams if s.imports and s is not first_top)
-    scalars = {
-        "error": 1.0 if analysis.error else 0.0,
-        "size_bytes": size,
-        "pickle_bytes": analysis.pickle_bytes,
-        "pickle_share": analysis.pickle_bytes / size if size > 0 else 0.0,
-        "n_containers": len(analysis.containers),
-        "n_streams": len(top),
-        "n_nested_streams": nested,
-        "max_nested_depth": max((s.nested_depth for s in streams), default=0),
-        "n_incomplete_streams": sum(1 for s in streams if not s.complete),
-        "n_streams_without_proto": sum(1 for s in streams if not s.has_proto),
-        "n_extra_streams_with_imports": extra_with_imports,
-        "protocol_max": max(protocols, default=0),
-        "protocol_min": min(protocols, default=0),
-        "n_opcodes": sum(s.n_opcodes for s in streams),
-        "max_stack_depth": max((s.max_stack_depth for s in streams), default=0),
-        "max_container_nesting": max((s.max_container_nesting for s in streams), default=0),
-        "memo_puts": memo_puts,
-        "memo_gets": memo_gets,
-        "memo_gets_per_put": memo_gets / max(memo_puts, 1),
-        "n_imports": n_imports,
-        "n_calls": sum(len(s.calls) for s in streams),
-        "n_import_opcodes": n_import_ops,
-        "n_call_opcodes": n_call_ops,
-        "n_build_opcodes": n_build,
-        "n_ext_opcodes": n_ext,
-        "n_persid_opcodes": n_persid,
-        "n_strings": sum(s.n_strings for s in streams),
-        "skipped_bytes": sum(s.skipped_bytes for s in streams),
-        "bytes_outside_streams": max(0, analysis.pickle_bytes - covered),
-        "n_anomalies": n_anom,
-    }
-    shares = [class_counts[c] / n_class_total if n_class_total else 0.0 for c in _CLASSES]
-    return [float(scalars[k]) for k in SCALAR_NAMES] + shares + [float(c) for c in containers] + [float(a) for a in anomalies]
+    pickle_bytes = analysis.pickle_bytes
+    # In _SCALAR_ORDER (= SCALAR_NAMES) order.
+    values = [
+        1.0 if analysis.error else 0.0,
+        size,
+        pickle_bytes,
+        pickle_bytes / size if size > 0 else 0.0,
+        len(analysis.containers),
+        n_top,
+        nested,
+        max_nested_depth,
+        n_incomplete,
+        n_without_proto,
+        extra_with_imports,
+        protocol_max,
+        protocol_min,
+        n_opcodes,
+        max_stack,
+        max_nesting,
+        memo_puts,
+        memo_gets,
+        memo_gets / max(memo_puts, 1),
+        n_imports,
+        n_calls,
+        n_import_ops,
+        n_call_ops,
+        n_build,
+        n_ext,
+        n_persid,
+        n_strings,
+        skipped,
+        max(0, pickle_bytes - covered),
+        n_anom,
+    ]
+    if n_class_total:
+        values += [c / n_class_total for c in class_counts]
+    else:
+        values += [0.0] * _N_CLASSES
+    values += containers
+    values += anomalies
+    return list(map(float, values))
