@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import _count_elements  # type: ignore[attr-defined]
 from operator import attrgetter
 
 from safepickle_bench.analysis.result import Analysis
@@ -52,75 +52,97 @@ DESCRIPTIONS: dict[str, str] = {
 
 
 _CALLABLE = attrgetter("callable")
+_DANGEROUS_INDICES = tuple(i for i, d in enumerate(_DANGEROUS_MASK) if d)
+_UNKNOWN_INDEX = _CAT_INDEX[UNKNOWN]
+_SUMMARY_ORDER = (
+    "n_imports", "n_distinct_imports", "n_distinct_modules", "n_outside_benign", "n_distinct_outside_benign",
+    "share_outside_benign", "dangerous_count", "dangerous_distinct", "dangerous_called", "any_dangerous",
+    "n_dangerous_categories", "dangerous_outside_first_stream", "n_alias_spelling", "n_calls",
+    "n_unresolved_imports", "n_unresolved_calls", "n_calls_outside_benign",
+)  # fmt: skip
+if tuple(_SUMMARY) != _SUMMARY_ORDER:  # pragma: no cover
+    raise ImportError("import summary columns changed: update the ordered list in compute()")
+
 
 def compute(analysis: Analysis) -> list[float]:
     """Return the import columns of one analysis, in COLUMNS order."""
     tax = _TAXONOMY
     categorize = tax.categorize
+    aliases = tax.aliases
+    cat_index = _CAT_INDEX
+    dangerous = _DANGEROUS_MASK
     counts = [0] * _NCAT
     called = [0] * _NCAT
     distinct: set[str] = set()
-    modules: set[str] = set()
     n_imports = n_alias = dangerous_later = n_unresolved_imports = 0
-    is_unresolved = tax.is_unresolved
-    first_top = next((s for s in analysis.streams if not s.nested_depth), None)
+    first_top = None
+    callables: dict[str, int] = {}
     for stream in analysis.streams:
+        if first_top is None and not stream.nested_depth:
+            first_top = stream
         later = stream is not first_top
         for rec in stream.imports:
-            q = f"{rec.module}.{rec.name}"
-            i = _CAT_INDEX[categorize(q)]
+            module = rec.module
+            q = f"{module}.{rec.name}"
+            i = cat_index[categorize(q)]
             counts[i] += 1
-            if is_unresolved(q):
+            if "?" in q:  # tax.is_unresolved: `q` holds a dot, so it is never empty
                 n_unresolved_imports += 1
-            n_imports += 1
             distinct.add(q)
-            if later and _DANGEROUS_MASK[i]:
+            if later and dangerous[i]:
                 dangerous_later += 1
-            if rec.module.partition(".")[0] in tax.aliases:
+            if module.partition(".")[0] in aliases:
                 n_alias += 1
-    distinct_norm = {tax.normalise(q) for q in distinct}
-    for q in distinct_norm:
-        modules.add(q.partition(".")[0])
-    callables: Counter[str] = Counter()
-    for stream in analysis.streams:
-        callables.update(map(_CALLABLE, stream.calls))
+        n_imports += len(stream.imports)
+        if stream.calls:
+            _count_elements(callables, map(_CALLABLE, stream.calls))
+    normalise = tax.normalise
+    distinct_norm = {normalise(q) for q in distinct}
+    modules = {q.partition(".")[0] for q in distinct_norm}
     n_calls = n_unresolved = 0
+    is_unresolved = tax.is_unresolved
     for name, k in callables.items():
         n_calls += k
         if is_unresolved(name):
             n_unresolved += k
-            called[_CAT_INDEX[UNKNOWN]] += k
+            called[_UNKNOWN_INDEX] += k
         else:
-            called[_CAT_INDEX[categorize(name)]] += k
+            called[cat_index[categorize(name)]] += k
 
     present = [1 if (counts[i] or called[i]) else 0 for i in range(_NCAT)]
-    distinct_cats = [_CAT_INDEX[categorize(q)] for q in distinct_norm]
-    n_distinct_outside = sum(1 for i in distinct_cats if i != _BENIGN_INDEX)
-    dangerous_distinct = sum(1 for i in distinct_cats if _DANGEROUS_MASK[i])
-    dangerous_count = sum(c for c, d in zip(counts, _DANGEROUS_MASK, strict=True) if d)
-    dangerous_called = sum(c for c, d in zip(called, _DANGEROUS_MASK, strict=True) if d)
-    n_dangerous_cats = sum(p for p, d in zip(present, _DANGEROUS_MASK, strict=True) if d)
+    n_distinct_outside = dangerous_distinct = 0
+    for q in distinct_norm:
+        i = cat_index[categorize(q)]
+        if i != _BENIGN_INDEX:
+            n_distinct_outside += 1
+        if dangerous[i]:
+            dangerous_distinct += 1
+    dangerous_count = dangerous_called = n_dangerous_cats = 0
+    for i in _DANGEROUS_INDICES:
+        dangerous_count += counts[i]
+        dangerous_called += called[i]
+        n_dangerous_cats += present[i]
     n_outside = n_imports - counts[_BENIGN_INDEX]
-    summary = {
-        "n_imports": n_imports,
-        "n_distinct_imports": len(distinct_norm),
-        "n_distinct_modules": len(modules),
-        "n_outside_benign": n_outside,
-        "n_distinct_outside_benign": n_distinct_outside,
-        "share_outside_benign": n_outside / n_imports if n_imports else 0.0,
-        "dangerous_count": dangerous_count,
-        "dangerous_distinct": dangerous_distinct,
-        "dangerous_called": dangerous_called,
-        "any_dangerous": 1 if n_dangerous_cats else 0,
-        "n_dangerous_categories": n_dangerous_cats,
-        "dangerous_outside_first_stream": dangerous_later,
-        "n_alias_spelling": n_alias,
-        "n_unresolved_imports": n_unresolved_imports,
-        "n_calls": n_calls,
-        "n_unresolved_calls": n_unresolved,
-        "n_calls_outside_benign": n_calls - called[_BENIGN_INDEX],
-    }
-    return [float(x) for x in (*counts, *present, *called, *(summary[k] for k in _SUMMARY))]
+    summary = [  # in _SUMMARY order
+        n_imports,
+        len(distinct_norm),
+        len(modules),
+        n_outside,
+        n_distinct_outside,
+        n_outside / n_imports if n_imports else 0.0,
+        dangerous_count,
+        dangerous_distinct,
+        dangerous_called,
+        1 if n_dangerous_cats else 0,
+        n_dangerous_cats,
+        dangerous_later,
+        n_alias,
+        n_calls,
+        n_unresolved_imports,
+        n_unresolved,
+        n_calls - called[_BENIGN_INDEX],
+    ]
+    return list(map(float, (*counts, *present, *called, *summary)))
 
 
 def dangerous_findings(analysis: Analysis) -> list[dict[str, object]]:
