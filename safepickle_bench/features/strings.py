@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_right
-from collections import Counter
+from collections import _count_elements  # type: ignore[attr-defined]
 from collections.abc import Iterable, Set
 from itertools import accumulate, repeat
-from operator import add
+from operator import add, mul, truediv
 
 import numpy as np
 
@@ -113,8 +113,10 @@ def shannon_entropy(text: str) -> float:
     n = len(text)
     if n <= 1:
         return 0.0
-    log2 = math.log2
-    return -sum((c / n) * log2(c / n) for c in Counter(text).values())
+    counts: dict[str, int] = {}
+    _count_elements(counts, text)  # Counter's C helper: the same counts, in the same (first-seen) order
+    shares = list(map(truediv, counts.values(), repeat(n)))
+    return -sum(map(mul, shares, map(math.log2, shares)))
 
 
 def _looks_base64(s: str) -> bool:
@@ -299,6 +301,47 @@ def classify(s: str) -> tuple[bool, ...]:
     return tuple(c > 0 for c in classify_many([s]))
 
 
+_SHELL_CHAR_SET = frozenset(_SHELL_CHARS)
+_PYTHON_CHAR_SET = frozenset(_PYTHON_CHARS)
+_SHELL_GATE = re.compile("|".join(map(re.escape, _SHELL_NEEDLES))).search
+_PYTHON_GATE = re.compile("|".join(map(re.escape, _PYTHON_NEEDLES))).search
+_PYTHON_SUBSTRING = re.compile("|".join(map(re.escape, _PYTHON_SUBSTRINGS))).search
+"""Whether a literal holds any of the needles (one C-level search instead of one `in` per needle)."""
+_FEW_LITERALS = 24
+"""Up to this many distinct literals, one loop over the literals beats joining them and searching the text."""
+
+
+def _classify_each(literals: Iterable[str], min_len: int) -> tuple[list[int], int]:
+    """Return the pattern counts (as _classify) and the non-printable-or-non-ASCII count over the literals
+    at least `min_len` long, one literal at a time, with the same cheap supersets before each regex."""
+    shell = url = ip = path = b64 = hexes = python = nonascii = 0
+    blob_min = max(_BLOB_MIN, min_len)
+    for s in literals:
+        if len(s) < min_len:
+            continue
+        ascii_text = s.isascii()
+        if not (ascii_text and s.isprintable()):
+            nonascii += 1
+        if (not _SHELL_CHAR_SET.isdisjoint(s) or s in _SINGLE_WORDS) and _SHELL_GATE(s) is not None:
+            shell += SHELL_RE.search(s) is not None
+        if "://" in s:
+            url += URL_RE.search(s) is not None
+        if "." in s:  # every IPv4 address holds dots
+            zeroed = s.translate(_DIGITS_TO_ZERO)
+            if ("0.0" in zeroed) if not ascii_text else any(n in zeroed for n in _IP_NEEDLES):
+                ip += IP_RE.search(s) is not None
+        elif len(s) >= blob_min:
+            b64 += _looks_base64(s)
+            hexes += HEX_RE.fullmatch(s) is not None
+        if "/" in s or "\\" in s:
+            path += PATH_RE.search(s) is not None
+        if (
+            not _PYTHON_CHAR_SET.isdisjoint(s) or _PYTHON_SUBSTRING(s) is not None
+        ) and _PYTHON_GATE(s) is not None:
+            python += PYTHON_RE.search(s) is not None
+    return [shell, url, ip, path, b64, hexes, python], nonascii
+
+
 def compute(analysis: Analysis) -> list[float]:
     """Return the strings columns of one analysis, in COLUMNS order."""
     kept: list[str] = []
@@ -309,28 +352,42 @@ def compute(analysis: Analysis) -> list[float]:
     n_kept = len(kept)
     distinct = set(kept)
     nd = len(distinct)
-    # Every output is order-independent but the longest literal (the first of the longest): without repeats,
-    # join the kept literals themselves, in order.
-    in_order = nd == n_kept
-    joined = _Joined(kept if in_order else list(distinct))
-    total = len(joined.text) - max(nd - 1, 0) if in_order else len("".join(kept))
-    longest = joined.longest(in_order)
-    if longest is None:
+    if nd <= _FEW_LITERALS:
+        total = sum(map(len, kept))
         longest = max(kept, key=len) if kept else ""
-    counts = _classify(joined, 4, distinct) if len(longest) >= 4 else [0] * len(_PATTERN_NAMES)
-    nonascii = 0
-    if not joined.is_printable():
-        nonascii = sum(1 for s in joined.literals if len(s) >= 4 and not (s.isascii() and s.isprintable()))
-    scalars = {
-        "n_strings": max(n_strings, n_kept),
-        "n_kept": n_kept,
-        "n_distinct": nd,
-        "total_length": total,
-        "max_length": len(longest),
-        "mean_length": total / n_kept if n_kept else 0.0,
-        "entropy_longest": shannon_entropy(longest),
-        "n_dangerous_names": len(distinct & _SUSPICIOUS_LITERALS),
-        "n_nonprintable_or_nonascii": nonascii,
-    }
-    shares = [c / nd if nd else 0.0 for c in counts]
-    return [float(scalars[k]) for k in _SCALARS] + [float(c) for c in counts] + shares
+        counts, nonascii = _classify_each(distinct, 4)
+    else:
+        # Every output is order-independent but the longest literal (the first of the longest): without
+        # repeats, join the kept literals themselves, in order.
+        in_order = nd == n_kept
+        joined = _Joined(kept if in_order else list(distinct))
+        total = len(joined.text) - max(nd - 1, 0) if in_order else len("".join(kept))
+        longest = joined.longest(in_order)
+        if longest is None:
+            longest = max(kept, key=len) if kept else ""
+        counts = _classify(joined, 4, distinct) if len(longest) >= 4 else [0] * len(_PATTERN_NAMES)
+        nonascii = 0
+        if not joined.is_printable():
+            nonascii = sum(1 for s in joined.literals if len(s) >= 4 and not (s.isascii() and s.isprintable()))
+    # In _SCALARS order.
+    values = [
+        max(n_strings, n_kept),
+        n_kept,
+        nd,
+        total,
+        len(longest),
+        total / n_kept if n_kept else 0.0,
+        shannon_entropy(longest),
+        len(distinct & _SUSPICIOUS_LITERALS),
+        nonascii,
+        *counts,
+    ]
+    values += [c / nd for c in counts] if nd else [0.0] * len(counts)
+    return list(map(float, values))
+
+
+if tuple(_SCALARS) != (
+    "n_strings", "n_kept", "n_distinct", "total_length", "max_length", "mean_length", "entropy_longest",
+    "n_dangerous_names", "n_nonprintable_or_nonascii",
+):  # fmt: skip  # pragma: no cover
+    raise ImportError("strings scalars changed: update the ordered list in compute()")
