@@ -178,7 +178,7 @@ def render(rows: list[dict[str, object]], load: str, wall: float) -> str:
         f"memory growth: {worst_m['case']} ({worst_m['rss_growth_mib']:,.1f} MiB RSS; the decompression budget is "
         f"{lim.max_decompressed_bytes / 2**20:,.0f} MiB per output).",
         "The same families are checked at reduced limits, with time and memory bounds asserted, by "
-        "`tests/test_hostile_inputs.py`.",
+        "`tests/analysis/test_hostile_inputs.py`.",
         "",
     ]
     return "\n".join(lines)

@@ -4,7 +4,7 @@ integers and declared lengths, huge memo indices, many streams, zips with many e
 Every input is inert (no callable that does anything is imported; the few calls name `builtins` helpers) and
 is built from a `scale` so that tests use small versions with reduced `Limits` and the benchmark
 (`experiments/bench_hostile_inputs.py`) uses full-size ones at the default limits. Used by
-tests/test_hostile_inputs.py, that benchmark and the fuzz target (tests/fuzz/fuzz_analyzer.py) as seeds.
+tests/analysis/test_hostile_inputs.py, that benchmark and the fuzz target (tests/fuzz/fuzz_analyzer.py) as seeds.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Run (not collected by pytest: the file name does not start with `test_`):
 With no corpus directory on the command line it builds the seed corpus under $FUZZ_WORKDIR (default
 /tmp/safepickle-fuzz): `corpus/` (written by libFuzzer), `seeds/` (generated samples) and the wild corpus
 directory itself (read only). Every finding is fixed and its (minimised, inert) input kept under
-tests/regressions/, replayed by tests/test_fuzz_regressions.py.
+tests/analysis/regressions/, replayed by tests/analysis/test_fuzz_regressions.py.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from safepickle_bench.metrics import LATENCY_KEYS, METRIC_KEYS
 from safepickle_bench.paths import CONF_DIR
 from safepickle_bench.pipeline.app import run_task
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = paths.data_dir(REPO)
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 TRAIN_EXPERIMENTS = [  # experiments of the `train` task (scanners_*, attack_* belong to other tasks)

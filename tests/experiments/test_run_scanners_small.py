@@ -15,7 +15,7 @@ import pytest
 from safepickle_bench.datasets import read_manifest
 from safepickle_bench.pipeline.scanner_benchmark import METRIC_COLUMNS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "experiments" / "run_scanners.py"
 pytestmark = pytest.mark.slow
 

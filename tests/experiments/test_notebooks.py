@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 from safepickle_bench.paths import CONF_DIR
 from safepickle_bench.pipeline.app import run_task
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Inputs that once broke the analyzer (tests/regressions/, see its README) are now analysed cleanly."""
+"""Inputs that once broke the analyzer (tests/analysis/regressions/, see its README) are now analysed cleanly."""
 
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ def test_weights_only_fallback_audit_hook_kills_process_start():
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert proc.returncode == AUDIT_EXIT
     assert "should-not-run" not in proc.stdout and "survived" not in proc.stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 TABLES = (
     "main_comparison", "scanners_vs_best", "ood", "hide_and_seek", "joblib", "wild", "latency",
