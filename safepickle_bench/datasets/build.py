@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from safepickle_bench.datasets.manifest import MANIFEST_NAME, sha256_file, to_frame, write_manifest
+from safepickle_bench.datasets.oracle import discard_sample
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def _confirm(
             dropped.append({"path": row["path"], "label": row["label"], "producer": row["producer"],
                             "injection": row.get("injection", ""), "event": res.event or "",
                             "loaded": bool(res.loaded), "error": (res.error or "")[:300]})
-            (root / row["path"]).unlink(missing_ok=True)
+            discard_sample(root / row["path"])
     for record in dropped:
         log.warning("oracle dropped %s (label %d): event=%r loaded=%s error=%s", record["path"], record["label"],
                     record["event"], record["loaded"], record["error"])
@@ -342,11 +343,11 @@ def build_dataset(name: str, size: str, data_dir: Path, seed: int = 0, n_jobs: i
     benign, duplicates = _drop_duplicate_benign(benign, malicious[: preset.malicious or None], staging)
     benign, malicious, trimmed = _trim(benign, malicious, preset)
     for rel in trimmed:
-        (staging / rel).unlink(missing_ok=True)
+        discard_sample(staging / rel)
     if name != "hide_and_seek":
         kept = {r["path"] for r in benign + malicious}
         for rel in {m["path"] for m in candidates} - kept:
-            (staging / rel).unlink(missing_ok=True)
+            discard_sample(staging / rel)
     rows = [{**r, "sha256": sha256_file(staging / r["path"])} for r in benign + malicious]
     frame = to_frame(rows)
     timings["total"] = time.perf_counter() - started
@@ -381,7 +382,7 @@ def _drop_duplicate_benign(benign: list[dict], malicious: list[dict], root: Path
     for row in sorted(benign, key=lambda r: (r["path"] not in used, r["path"])):
         digest = sha256_file(root / row["path"])
         if digest in seen and row["path"] not in used:
-            (root / row["path"]).unlink(missing_ok=True)
+            discard_sample(root / row["path"])
             removed += 1
             continue
         seen.add(digest)

@@ -7,6 +7,11 @@ event and raises, so the action never happens. The event list and the exec/compi
 `safepickle_bench/sandbox/audit.py`.
 
 Label rule: malicious iff a dangerous event is reached; benign iff the load completes with none.
+
+Samples that need a throwaway package (generated gadgets, user classes) carry a sidecar
+`<file>.syspath.json` (`sandbox.sidecar`); every loader honours it: the child puts its folders on sys.path
+before arming the hook and forgets them after the file. `discard_sample` removes a file together with its
+sidecar and package folders.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
@@ -22,10 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from safepickle_bench.sandbox.runner import run_sandboxed
+from safepickle_bench.sandbox.sidecar import SIDECAR_SUFFIX, read_sidecar, sidecar_path
 from safepickle_bench.sandbox.spec import LoaderSpec, pass_path
 
-LOADERS: tuple[str, ...] = ("pickle", "pickle_multi", "torch", "joblib", "numpy", "7z_pickle", "zip_pickle", "dill")
-"""Loaders the oracle can run:
+LOADERS: tuple[str, ...] = ("pickle", "pickle_multi", "torch", "joblib", "numpy", "7z_pickle", "zip_pickle", "dill",
+                            "pickle_syspath", "torch_syspath")
+"""Loaders the oracle can run (each honours a sidecar, see above):
 
 - `pickle`: `pickle.load(f)` once (the C unpickler).
 - `pickle_multi`: `pickle.load(f)` repeatedly until the end of the file (loaders that read several streams).
@@ -36,6 +44,8 @@ LOADERS: tuple[str, ...] = ("pickle", "pickle_multi", "torch", "joblib", "numpy"
   persistent_load that returns the persistent id (nullifAI-style loader of a 7z-packed torch archive).
 - `dill`: `dill.load(f)` (dill pickles refer to names only dill registers, e.g. `__builtin__`).
 - `zip_pickle`: open with `zipfile` (which tolerates prepended bytes) and load the first `data.pkl` the same way.
+- `pickle_syspath`, `torch_syspath`: `pickle` and `torch` under the names the user-class carriers record
+  (their sidecar is honoured like any other file's).
 """
 
 
@@ -57,6 +67,8 @@ class OracleResult:
     error: str | None
     detail: str = ""
     seconds: float = 0.0
+    find_class: tuple[tuple[str, str], ...] = ()
+    """(module, name) of every `pickle.find_class` audit event of the load, in order, up to the blocked event."""
 
     @property
     def label(self) -> int | None:
@@ -166,6 +178,8 @@ SANDBOX_LOADERS: dict[str, LoaderSpec] = {
     "7z_pickle": LoaderSpec(load=_load_pickle_bytes, prepare=_prepare_7z, preimport=("py7zr",)),
     "zip_pickle": LoaderSpec(load=_load_pickle_bytes, prepare=_prepare_zip),
     "dill": LoaderSpec(load=_load_dill, prepare=pass_path, preimport=("numpy", "dill")),
+    "pickle_syspath": LoaderSpec(load=_load_pickle, prepare=pass_path, preimport=("numpy",)),
+    "torch_syspath": LoaderSpec(load=_load_torch, prepare=pass_path, preimport=("torch",)),
 }
 assert set(SANDBOX_LOADERS) == set(LOADERS)
 
@@ -187,6 +201,35 @@ def confirm(
     raw = run_sandboxed(items, __name__, timeout=timeout, batch_size=batch_size, extra_env=ORACLE_ENV)
     return [
         OracleResult(path=r.path, loader=r.loader, event=r.event, loaded=r.loaded, error=r.error,
-                     detail=r.detail, seconds=r.seconds)
+                     detail=r.detail, seconds=r.seconds, find_class=r.find_class)
         for r in raw
     ]
+
+
+def discard_sample(path: Path | str) -> None:
+    """Delete a sample file, its sidecar, and the package folders only that sidecar names.
+
+    Only folders inside the file's own folder are removed, and none that another sidecar there still names.
+    """
+    path = Path(path)
+    try:
+        sidecar = read_sidecar(path)
+    except ValueError:
+        sidecar = None
+    path.unlink(missing_ok=True)
+    sidecar_path(path).unlink(missing_ok=True)
+    if sidecar is None:
+        return
+    folder = path.parent.resolve()
+    still_used: set[str] = set()
+    for other in folder.glob("*" + SIDECAR_SUFFIX):
+        try:
+            remaining = read_sidecar(str(other)[: -len(SIDECAR_SUFFIX)])
+        except ValueError:
+            continue
+        if remaining is not None:
+            still_used.update(remaining.sys_path)
+    for entry in sidecar.sys_path:
+        target = Path(entry)
+        if entry not in still_used and target.is_dir() and folder in target.parents:
+            shutil.rmtree(target, ignore_errors=True)

@@ -39,6 +39,8 @@ class SandboxResult:
     loaded: bool
     error: str | None
     seconds: float
+    find_class: tuple[tuple[str, str], ...] = ()
+    """(module, name) of every `pickle.find_class` audit event of the load, in order, up to the blocked event."""
 
 
 class _Child:
@@ -175,6 +177,7 @@ def run_sandboxed(
                     path=paths[i], loader=loaders[i], event=record["event"], raw_event=record["raw_event"],
                     detail=record["detail"], loaded=record["loaded"], error=record["error"],
                     seconds=record["seconds"],
+                    find_class=tuple((str(m), str(n)) for m, n in record.get("find_class", ())),
                 )
             else:
                 child.close()
