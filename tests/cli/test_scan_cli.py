@@ -13,7 +13,7 @@ from safepickle_bench.cli.scan import main as scan_main
 from safepickle_bench.models.detector import export_detector, load_detector
 from safepickle_bench.models.supervised import RandomForestDetector
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GROUPS = ["opcodes", "structure", "imports", "strings", "ngrams"]
 
 
