@@ -259,3 +259,50 @@ def test_a_group_that_fails_gives_a_flagged_row_not_an_exception():
     row = featurize(make_analysis(broken))
     assert row["structure__error"] == 1.0
     assert len(row) == sum(len(REGISTRY[g].columns) for g in GROUPS)
+
+
+def test_short_and_long_opcode_sequences_give_the_same_ngram_shares(monkeypatch):
+    rng = np.random.default_rng(3)
+    for n_streams in (1, 2, 3):
+        streams = []
+        for k in range(n_streams):
+            s = make_stream()
+            s.opcode_seq = rng.integers(0, 256, size=int(rng.integers(2, 300)), dtype=np.uint8).tobytes()
+            s.nested_depth = int(k == 2)
+            streams.append(s)
+        analysis = make_analysis(*streams)
+        rows = []
+        for threshold in (0, 10**9, 100):  # numpy only, the Python loop only, mixed
+            monkeypatch.setattr(ngrams_group, "_NUMPY_MIN_OPCODES", threshold)
+            rows.append(ngrams_group.compute(analysis))
+        assert rows[0].tobytes() == rows[1].tobytes() == rows[2].tobytes()
+
+
+def test_every_python_pattern_match_holds_a_required_substring():
+    from safepickle_bench.features import strings as S
+
+    # Each branch of PYTHON_RE, then filler around it: the cheap pre-scan must never skip a match.
+    examples = [
+        "__import__ (", "import os", "from a.b import c", "eval(", "open  (", "breakpoint(", "lambda x: 1",
+        "def f(", "class A:", "os.system", "os.execv", "subprocess.run", "sys.modules", "__globals__",
+        "__reduce_ex__",
+    ]  # fmt: skip
+    for text in examples:
+        for wrapped in (text, f"xx {text} yy", f"\x00\x7f{text}\n"):
+            assert S.PYTHON_RE.search(wrapped) is not None
+            assert S._PYTHON_REQUIRED(wrapped) is not None
+    import re._parser  # type: ignore[import-not-found]
+
+    ((kind, (_, branches)),) = re._parser.parse(S.PYTHON_RE.pattern)
+    assert str(kind) == "BRANCH" and len(branches) == 11, "a new PYTHON_RE branch needs its substring listed"
+
+
+def test_ascii_digit_dot_digit_is_the_zeroed_ip_gate():
+    from safepickle_bench.features import strings as S
+
+    rng = np.random.default_rng(5)
+    alphabet = list("0123456789.#a ") + ["\u0661", "\u00e9", "\u2028"]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 12))))
+        zeroed = "0.0" in text.translate(S._DIGITS_TO_ZERO)
+        assert (S._ASCII_DIGIT_DOT_DIGIT.search(text) is not None) == zeroed, repr(text)

@@ -6,7 +6,7 @@ import math
 import re
 from bisect import bisect_right
 from collections import _count_elements  # type: ignore[attr-defined]
-from collections.abc import Iterable, Set
+from collections.abc import Callable, Iterable, Set
 from itertools import accumulate, repeat
 from operator import add, mul, truediv
 
@@ -196,6 +196,21 @@ class _Joined:
                 pos = text.rfind(needle, 0, starts[seg]) if seg else -1
         return hits
 
+    def matching(self, pattern: re.Pattern[str]) -> set[int]:
+        """Return the indices of the literals in which `pattern` (whose matches never hold _SEP) matches."""
+        text = self.text
+        hits: set[int] = set()
+        found = pattern.search(text)
+        if found is None:
+            return hits
+        starts = self.starts
+        n = len(starts)
+        while found is not None:
+            seg = bisect_right(starts, found.start()) - 1
+            hits.add(seg)
+            found = pattern.search(text, starts[seg + 1]) if seg + 1 < n else None
+        return hits
+
     def may_hold_ip(self) -> bool:
         """Return whether the text (numpy) holds digit "." 1-3 digits "." digit, as any IPv4 address does."""
         digit = (self.codes - _ZERO) < 10
@@ -249,16 +264,26 @@ def _count(
     literals: list[str],
     indices: Iterable[int],
     min_len: int,
-    gate: tuple[str, ...] = (),
+    gate: Callable[[str], bool] | None = None,
 ) -> int:
-    """Return how many indexed literals (min_len+ long, with a `gate` needle if any) `pattern` matches in."""
+    """Return how many indexed literals (min_len+ long, passing `gate` if any) `pattern` matches in."""
     return sum(
         1
         for i in indices
         if len(s := literals[i]) >= min_len
-        and (not gate or any(g in s for g in gate))
+        and (gate is None or gate(s))
         and pattern.search(s) is not None
     )
+
+
+def _shell_gate(s: str) -> bool:
+    """Return whether a literal holds one of _SHELL_NEEDLES."""
+    return _SHELL_GATE(s) is not None
+
+
+def _python_gate(s: str) -> bool:
+    """Return whether a literal holds one of _PYTHON_NEEDLES and a substring PYTHON_RE cannot match without."""
+    return _PYTHON_REQUIRED(s) is not None and _PYTHON_GATE(s) is not None
 
 
 def _classify(joined: _Joined, min_len: int, members: Set[str]) -> list[int]:
@@ -273,21 +298,21 @@ def _classify(joined: _Joined, min_len: int, members: Set[str]) -> list[int]:
         shell.update(i for i, s in enumerate(lits) if s in words)
     url = joined.containing(("://",)) if ":" in text else ()
     ip: Iterable[int] = ()
-    if not joined.is_ascii:  # \d also matches non-ASCII digits: the plain gate
-        ip = joined.containing(("0.0",), text.translate(_DIGITS_TO_ZERO))
+    if not joined.is_ascii:  # \d also matches non-ASCII digits: the plain gate ("0.0" once zeroed)
+        ip = joined.matching(_ASCII_DIGIT_DOT_DIGIT)
     elif not joined.numpy or joined.may_hold_ip():  # ASCII IPv4 addresses hold one of _IP_NEEDLES, zeroed
         ip = joined.containing(_IP_NEEDLES, text.translate(_DIGITS_TO_ZERO))
     blob_min = max(_BLOB_MIN, min_len)
     blobs = [s for s in joined.blob_candidates() if len(s) >= blob_min and "." not in s]
     python = joined.containing((*_PYTHON_CHARS, *_PYTHON_SUBSTRINGS))
     return [
-        _count(SHELL_RE, lits, shell, min_len, _SHELL_NEEDLES),
+        _count(SHELL_RE, lits, shell, min_len, _shell_gate),
         _count(URL_RE, lits, url, min_len),
         _count(IP_RE, lits, ip, min_len),
         _count(PATH_RE, lits, joined.containing(_PATH_NEEDLES), min_len),
         sum(1 for s in blobs if _looks_base64(s)),
         sum(1 for s in blobs if HEX_RE.fullmatch(s) is not None),
-        _count(PYTHON_RE, lits, python, min_len, _PYTHON_NEEDLES),
+        _count(PYTHON_RE, lits, python, min_len, _python_gate),
     ]
 
 
@@ -307,6 +332,15 @@ _SHELL_GATE = re.compile("|".join(map(re.escape, _SHELL_NEEDLES))).search
 _PYTHON_GATE = re.compile("|".join(map(re.escape, _PYTHON_NEEDLES))).search
 _PYTHON_SUBSTRING = re.compile("|".join(map(re.escape, _PYTHON_SUBSTRINGS))).search
 """Whether a literal holds any of the needles (one C-level search instead of one `in` per needle)."""
+_PYTHON_REQUIRED_SUBSTRINGS = (
+    "__", "import", "exec", "eval", "compile", "getattr", "setattr", "globals", "open", "breakpoint", "lambda",
+    "def", "class", "os.", "subprocess.", "sys.modules",
+)  # fmt: skip
+_PYTHON_REQUIRED = re.compile("|".join(map(re.escape, _PYTHON_REQUIRED_SUBSTRINGS))).search
+"""Every branch of PYTHON_RE matches one of these substrings: a literal without any is never a match (a cheap
+scan before the regex, which is slow on long binary literals)."""
+_ASCII_DIGIT_DOT_DIGIT = re.compile(r"[0-9]\.[0-9]")
+"""Where "0.0" is once ASCII digits are zeroed (str.translate is slow on non-ASCII text)."""
 _FEW_LITERALS = 24
 """Up to this many distinct literals, one loop over the literals beats joining them and searching the text."""
 
@@ -322,22 +356,23 @@ def _classify_each(literals: Iterable[str], min_len: int) -> tuple[list[int], in
         ascii_text = s.isascii()
         if not (ascii_text and s.isprintable()):
             nonascii += 1
-        if (not _SHELL_CHAR_SET.isdisjoint(s) or s in _SINGLE_WORDS) and _SHELL_GATE(s) is not None:
+        if (not _SHELL_CHAR_SET.isdisjoint(s) or s in _SINGLE_WORDS) and _shell_gate(s):
             shell += SHELL_RE.search(s) is not None
         if "://" in s:
             url += URL_RE.search(s) is not None
         if "." in s:  # every IPv4 address holds dots
-            zeroed = s.translate(_DIGITS_TO_ZERO)
-            if ("0.0" in zeroed) if not ascii_text else any(n in zeroed for n in _IP_NEEDLES):
+            if (
+                any(n in s.translate(_DIGITS_TO_ZERO) for n in _IP_NEEDLES)
+                if ascii_text
+                else _ASCII_DIGIT_DOT_DIGIT.search(s) is not None
+            ):
                 ip += IP_RE.search(s) is not None
         elif len(s) >= blob_min:
             b64 += _looks_base64(s)
             hexes += HEX_RE.fullmatch(s) is not None
         if "/" in s or "\\" in s:
             path += PATH_RE.search(s) is not None
-        if (
-            not _PYTHON_CHAR_SET.isdisjoint(s) or _PYTHON_SUBSTRING(s) is not None
-        ) and _PYTHON_GATE(s) is not None:
+        if (not _PYTHON_CHAR_SET.isdisjoint(s) or _PYTHON_SUBSTRING(s) is not None) and _python_gate(s):
             python += PYTHON_RE.search(s) is not None
     return [shell, url, ip, path, b64, hexes, python], nonascii
 
