@@ -8,13 +8,9 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from safepickle_bench.models.matrix import as_matrix
 
-def as_matrix(X: Any) -> np.ndarray:
-    """Return X as a float64 2-D numpy array (DataFrames lose their index, NaN becomes 0)."""
-    arr = np.asarray(X, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1)
-    return np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+__all__ = ["BaseDetector", "as_matrix", "sigmoid", "signed_log1p"]
 
 
 def signed_log1p(X: np.ndarray) -> np.ndarray:

@@ -80,7 +80,7 @@ class CatBoostDetector(BaseDetector):
 
 class XGBoostDetector(BaseDetector):
     """XGBClassifier; imbalance: scale_pos_weight = n_benign / n_malicious of the training rows
-    (`scale_pos_weight: balanced`, or a number); export `.ubj`; explanations: pred_contribs (SHAP)."""
+    (`scale_pos_weight: balanced`, or a number); export XGBoost JSON; explanations: pred_contribs (SHAP)."""
 
     library: ClassVar[str] = "xgboost"
     contribution_method: ClassVar[str | None] = "XGBoost pred_contribs (SHAP, log-odds)"
@@ -131,18 +131,21 @@ class XGBoostDetector(BaseDetector):
         return np.asarray(contribs)[:, :-1]
 
     def save_native(self, directory: Path) -> dict[str, Any]:
-        """Write `model.ubj` (XGBoost's universal binary JSON)."""
-        self.model_.save_model(str(directory / "model.ubj"))
-        return {**self._common_meta(), "files": ["model.ubj"], "format": "ubj"}
+        """Write `model.json` (XGBoost's JSON model format, which `models.tree_ensemble` scores without XGBoost)."""
+        self.model_.save_model(str(directory / "model.json"))
+        return {**self._common_meta(), "files": ["model.json"], "format": "json"}
 
     @classmethod
     def load_native(cls, directory: Path, meta: dict[str, Any]) -> BaseDetector:
-        """Load `model.ubj`."""
+        """Load the model file `save_native` listed (`model.json`, or `model.ubj` from older exports)."""
         from xgboost import XGBClassifier
 
+        name = (meta.get("files") or ["model.ubj"])[0]
+        if name not in ("model.json", "model.ubj"):
+            raise ValueError(f"unexpected XGBoost model file {name!r}")
         det = cls(**meta.get("params", {}))
         det.model_ = XGBClassifier()
-        det.model_.load_model(str(directory / "model.ubj"))
+        det.model_.load_model(str(directory / name))
         det._restore_common(meta)
         return det
 

@@ -48,6 +48,39 @@ def analyzer_reasons(analysis: Analysis, max_items: int = 10) -> list[dict[str, 
     return reasons[:max_items]
 
 
+def flagged_reasons(analysis: Analysis, max_items: int = 10) -> list[dict[str, Any]]:
+    """Return the analyzer's reasons for a flagged file, naming its callables even when no list knows them.
+
+    Dangerous imports and calls and notable anomalies come first (as `analyzer_reasons`); when no dangerous
+    import or call was found, the calls (else the imports) of globals outside the benign categories follow,
+    with their category, so a file flagged for an unknown gadget still names it."""
+    from safepickle_bench.features.taxonomy import BENIGN, load_taxonomy
+
+    reasons = analyzer_reasons(analysis, max_items=max_items)
+    if any(r["kind"] in ("import", "call") for r in reasons):
+        return reasons
+    tax = load_taxonomy()
+    calls: list[dict[str, Any]] = []
+    imports: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for stream in analysis.streams:
+        for call in stream.calls:
+            name = call.callable or "?"
+            cat = tax.categorize(name)
+            if cat != BENIGN and (name, stream.location) not in seen:
+                seen.add((name, stream.location))
+                calls.append({"kind": "call", "global": name, "category": cat, "opcode": call.opcode,
+                              "offset": call.offset, "location": stream.location, "args": call.args})
+        for rec in stream.imports:
+            name = f"{rec.module}.{rec.name}"
+            cat = tax.categorize(name)
+            if cat != BENIGN and (name, stream.location) not in seen:
+                seen.add((name, stream.location))
+                imports.append({"kind": "import", "global": name, "category": cat, "opcode": rec.opcode,
+                                "offset": rec.offset, "location": stream.location})
+    return (reasons + (calls or imports))[:max_items]
+
+
 def path_reasons_json(path: str, limits: Limits | None = None) -> tuple[str, str | None]:
     """Analyse one file and return its analyzer reasons as JSON, plus the analysis error if any."""
     from safepickle_bench.analysis import analyze_path
