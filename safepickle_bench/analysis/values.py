@@ -312,10 +312,16 @@ def nesting(value: Any, cap: int = 256) -> int:
             best = max(best, d)
             if d >= cap:
                 break
-            for x in v.values() if t is dict else v:
+            items = v.values() if t is dict else v
+            if len(items) > 32 and _NESTING_TYPES.isdisjoint(map(type, items)):
+                continue  # a long run of scalars (array data): checked at C speed, nothing to push
+            for x in items:
                 if type(x) in (tuple, list, set, frozenset, dict):
                     todo.append((x, d))
     return best
+
+
+_NESTING_TYPES = frozenset({tuple, list, set, frozenset, dict})
 
 
 class _TooBig:
