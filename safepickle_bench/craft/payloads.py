@@ -96,7 +96,39 @@ class Dct:
     items: tuple[tuple[Node, Node], ...] = ()
 
 
-Node = Union[Glob, Call, Tup, Lst, Dct, str, bytes, bool, int, None]  # noqa: UP007 - used at runtime too
+@dataclass(frozen=True)
+class Inst:
+    """`module.name(*args)` via INST (the loader accepts it in a stream of any protocol)."""
+
+    func: Glob
+    args: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class Obj:
+    """`cls(*args)` via OBJ (protocol 1+; rendered as INST, else REDUCE, at protocol 0)."""
+
+    cls: Node
+    args: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewObj:
+    """`cls.__new__(cls, *args)` via NEWOBJ (protocol 2+; `copyreg.__newobj__` via REDUCE below)."""
+
+    cls: Node
+    args: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class Build:
+    """`obj` with its state restored via BUILD (`__setstate__(state)` when the class defines it)."""
+
+    obj: Node
+    state: Node
+
+
+Node = Union[Glob, Call, Tup, Lst, Dct, Inst, Obj, NewObj, Build, str, bytes, bool, int, None]  # noqa: UP007
 
 
 def attr(obj: Node, name: str) -> Call:
@@ -104,18 +136,27 @@ def attr(obj: Node, name: str) -> Call:
     return Call(Glob("builtins", "getattr"), (obj, name))
 
 
-def globals_of(node: Node) -> list[str]:
-    """Return the qualnames of every global a node imports, in order of first appearance."""
+def globals_of(node: Node, protocol: int = 2) -> list[str]:
+    """Return the qualnames of every global a node imports (at a protocol), in order of first appearance."""
     out: list[str] = []
 
     def walk(n: Node) -> None:
         if isinstance(n, Glob):
             if n.qualname not in out:
                 out.append(n.qualname)
-        elif isinstance(n, Call):
+        elif isinstance(n, (Call, Inst)):
             walk(n.func)
             for a in n.args:
                 walk(a)
+        elif isinstance(n, NewObj) and protocol < 2:
+            walk(Call(Glob("copyreg", "__newobj__"), (n.cls, *n.args)))
+        elif isinstance(n, (Obj, NewObj)):
+            walk(n.cls)
+            for a in n.args:
+                walk(a)
+        elif isinstance(n, Build):
+            walk(n.obj)
+            walk(n.state)
         elif isinstance(n, (Tup, Lst)):
             for a in n.items:
                 walk(a)
@@ -140,9 +181,33 @@ def _escape_protocol0(text: str) -> bytes:
     return escaped.encode("raw-unicode-escape")
 
 
-def render(node: Node, protocol: int, *, stack_global: bool = True) -> bytes:
-    """Assemble an expression tree into opcodes that push exactly one value (no memo, PROTO, FRAME, STOP)."""
+def _memo_ops(index: int, protocol: int) -> tuple[bytes, bytes]:
+    """Return the (put, get) opcodes of one memo slot: PUT/GET (protocol 0), BINPUT/BINGET, or MEMOIZE/BINGET."""
+    if protocol == 0:
+        return b"p%d\n" % index, b"g%d\n" % index
+    get = b"h" + bytes([index]) if index < 256 else b"j" + struct.pack("<I", index)
+    if protocol >= 4:
+        return b"\x94", get
+    return (b"q" + bytes([index]) if index < 256 else b"r" + struct.pack("<I", index)), get
+
+
+def render(node: Node, protocol: int, *, stack_global: bool = True, memo: bool = False) -> bytes:
+    """Assemble an expression tree into opcodes that push exactly one value (no PROTO, FRAME, STOP).
+
+    With `memo`, every global goes through the memo (STACK_GLOBAL's two strings are memoized, popped and
+    fetched back with BINGET; a GLOBAL is stored, popped and fetched back): the memo slots start at 0, so
+    such a body is only valid at the start of a fresh stream (stand-alone or a second stream). Without
+    `memo` the body uses no memo opcode and can be spliced anywhere.
+    """
     out = bytearray()
+    slots = [0]
+
+    def alias(emit_value: Any) -> None:
+        """Push a value through a fresh memo slot: push, put, pop, get."""
+        emit_value()
+        put, get = _memo_ops(slots[0], protocol)
+        slots[0] += 1
+        out.extend(put + b"0" + get)
 
     def emit(n: Node) -> None:
         nonlocal out
@@ -182,8 +247,12 @@ def render(node: Node, protocol: int, *, stack_global: bool = True) -> bytes:
                 emit(Call(Glob("_codecs", "encode"), (n.decode("latin-1"), "latin1")))
         elif isinstance(n, Glob):
             if protocol >= 4 and stack_global:
-                emit(n.module)
-                emit(n.name)
+                if memo:
+                    alias(lambda: emit(n.module))
+                    alias(lambda: emit(n.name))
+                else:
+                    emit(n.module)
+                    emit(n.name)
                 out += b"\x93"
             elif protocol < 4 and "." in n.name:
                 head, *rest = n.name.split(".")
@@ -191,12 +260,43 @@ def render(node: Node, protocol: int, *, stack_global: bool = True) -> bytes:
                 for part in rest:
                     node = attr(node, part)
                 emit(node)
+            elif memo:
+                alias(lambda: out.extend(b"c" + n.module.encode() + b"\n" + n.name.encode() + b"\n"))
             else:
                 out += b"c" + n.module.encode() + b"\n" + n.name.encode() + b"\n"
         elif isinstance(n, Call):
             emit(n.func)
             emit(Tup(tuple(n.args)))
             out += b"R"
+        elif isinstance(n, Inst):
+            if protocol < 4 and "." in n.func.name:
+                raise ValueError("INST of a dotted name needs a protocol-4 stream")
+            out += b"("
+            for item in n.args:
+                emit(item)
+            out += b"i" + n.func.module.encode() + b"\n" + n.func.name.encode() + b"\n"
+        elif isinstance(n, Obj):
+            if protocol >= 1:
+                out += b"("
+                emit(n.cls)
+                for item in n.args:
+                    emit(item)
+                out += b"o"
+            elif isinstance(n.cls, Glob) and "." not in n.cls.name:
+                emit(Inst(n.cls, n.args))
+            else:
+                emit(Call(n.cls, n.args))
+        elif isinstance(n, NewObj):
+            if protocol >= 2:
+                emit(n.cls)
+                emit(Tup(tuple(n.args)))
+                out += b"\x81"
+            else:
+                emit(Call(Glob("copyreg", "__newobj__"), (n.cls, *n.args)))
+        elif isinstance(n, Build):
+            emit(n.obj)
+            emit(n.state)
+            out += b"b"
         elif isinstance(n, Tup):
             if not n.items:
                 out += b")" if protocol >= 1 else b"(t"
@@ -271,12 +371,15 @@ class Payload:
     """Every global the payload's stream imports (callables plus helpers such as `base64.b64decode`)."""
     expr: Node = field(default=None, repr=False, compare=False)
     stack_global: bool = field(default=True, repr=False, compare=False)
+    memo: bool = field(default=False, repr=False, compare=False)
+    """The body routes its globals through memo slots from 0: valid only at the start of a fresh stream."""
 
     def at_protocol(self, protocol: int) -> Payload:
         """Return the same payload assembled for another protocol (opcodes valid in that protocol only)."""
         if protocol == self.protocol:
             return self
-        return replace(self, protocol=protocol, body=render(self.expr, protocol, stack_global=self.stack_global))
+        body = render(self.expr, protocol, stack_global=self.stack_global, memo=self.memo)
+        return replace(self, protocol=protocol, body=body, imports=tuple(globals_of(self.expr, protocol)))
 
     def stream(self, protocol: int | None = None) -> bytes:
         """Return a complete standalone pickle: PROTO if protocol >= 2, body, STOP."""
