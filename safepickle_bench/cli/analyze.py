@@ -1,15 +1,22 @@
-"""`python -m safepickle_bench analyze [--json] FILE...`: print what the static analyzer finds in each file."""
+"""`python -m safepickle_bench analyze [--json] PATH...`: print what the static analyzer finds in each file.
+
+PATH is a file (analysed as given, whatever it holds), a directory (walked: files holding no pickle are
+skipped, see `cli.discover`), or `hf://owner/name[@revision]`. Archives are not unpacked: the analyzer shows
+the streams of every member itself. This command imports the analyzer only: no model, no scikit-learn,
+torch, Dask or MLflow (a model is loaded only with `--model`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from safepickle_bench.analysis import Analysis, Anomaly, Stream, analyze_path
+from safepickle_bench.analysis import Analysis, Anomaly, Stream, analyze_bytes, analyze_path
+from safepickle_bench.cli.discover import Failed, Found, Options, discover
+from safepickle_bench.cli.reports import json_line, printable
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 2
@@ -52,7 +59,7 @@ def format_stream(stream: Stream) -> list[str]:
 def format_analysis(analysis: Analysis, formatters: Sequence[ReasonFormatter] = ()) -> str:
     """Return the readable summary of one file: header, file anomalies, one block per stream, reasons."""
     if analysis.error:
-        return f"{analysis.path}: error: {analysis.error}"
+        return printable(f"{analysis.path}: error: {analysis.error}")
     total_ms = 1000 * analysis.timings.get("total", 0.0)
     lines = [
         f"{analysis.path}  ({analysis.size} bytes, sha256 {analysis.sha256[:16] or 'not computed'}, "
@@ -69,7 +76,7 @@ def format_analysis(analysis: Analysis, formatters: Sequence[ReasonFormatter] = 
     if reasons:
         lines.append("  reasons:")
         lines += [f"    {r}" for r in reasons]
-    return "\n".join(lines)
+    return "\n".join(map(printable, lines))  # strings from the file cannot forge lines or drive the terminal
 
 
 def analyzer_reason_lines(analysis: Analysis) -> list[str]:
@@ -106,6 +113,17 @@ class ModelReasons:
         return [f"model verdict: {v['verdict']} (score {score})", *(format_reason(f) for f in v["top_features"])]
 
 
+def _analysis_of(entry: Found | Failed, compute_sha256: bool) -> Analysis:
+    """Analyse a found file or member; a failed input becomes an analysis with its error."""
+    if isinstance(entry, Failed):
+        return Analysis(path=entry.display, size=0, sha256="", error=entry.error)
+    if entry.data is not None:
+        return analyze_bytes(entry.data, entry.display, compute_sha256=compute_sha256)
+    analysis = analyze_path(entry.path or entry.display, compute_sha256=compute_sha256)
+    analysis.path = entry.display
+    return analysis
+
+
 def run(
     paths: Sequence[str],
     *,
@@ -114,14 +132,29 @@ def run(
     formatters: Sequence[ReasonFormatter] = (analyzer_reason_lines,),
     compute_sha256: bool = True,
     model: ModelReasons | None = None,
+    exclude: Sequence[str] = (),
+    hf_cache: str | None = None,
+    err: TextIO | None = None,
 ) -> int:
-    """Analyse every path, print text or JSON Lines to `out`, and return the exit code."""
+    """Analyse every file the paths name, print text or JSON Lines to `out`, and return the exit code."""
     from safepickle_bench.models.explain import analyzer_reasons
 
     code = EXIT_OK
     fmts = [*formatters, model.lines] if model else list(formatters)
-    for path in paths:
-        analysis = analyze_path(path, compute_sha256=compute_sha256)
+    cache = None
+    if hf_cache is not None:
+        from pathlib import Path
+
+        from safepickle_bench.cli.hub import default_cache_dir
+
+        cache = Path(hf_cache) if hf_cache else default_cache_dir()
+    options = Options(exclude=tuple(exclude), open_archives=False, sniff_explicit=False)
+    skipped = 0
+    for entry in discover(paths, options, hf_cache=cache):
+        if not isinstance(entry, Found | Failed):
+            skipped += 1
+            continue
+        analysis = _analysis_of(entry, compute_sha256)
         if analysis.error:
             code = EXIT_UNREADABLE
         if as_json:
@@ -129,10 +162,12 @@ def run(
             record["reasons"] = analyzer_reasons(analysis, max_items=50)
             if model is not None and not analysis.error:
                 record.update(model.verdict(analysis))
-            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
+            out.write(json_line(record) + "\n")
         else:
             out.write(format_analysis(analysis, fmts) + "\n")
         out.flush()
+    if skipped and err is not None:
+        err.write(f"skipped {skipped} file(s) holding no pickle\n")
     return code
 
 
@@ -153,8 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DIR",
         help="also score each file with an exported detector (e.g. models/rf_hf) and show the top features",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="files to analyse")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="in folders, skip files and folders whose relative path or name matches (repeatable)")
+    parser.add_argument("--hf-cache", nargs="?", const="", default=None, metavar="DIR",
+                        help="also analyse every snapshot in the Hugging Face cache (default $HF_HUB_CACHE)")
+    parser.add_argument("files", nargs="*", metavar="PATH", help="files, folders or hf://owner/name[@rev]")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if not args.files and args.hf_cache is None:
+        parser.error("give at least one PATH or hf://owner/name, or --hf-cache")
     model = None
     if args.model:
         try:
@@ -162,4 +203,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # missing or tampered model: a clear message, exit 2
             print(f"error: cannot load detector from {args.model}: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
-    return run(args.files, as_json=args.json, out=sys.stdout, compute_sha256=not args.no_hash, model=model)
+    return run(args.files, as_json=args.json, out=sys.stdout, compute_sha256=not args.no_hash, model=model,
+               exclude=args.exclude, hf_cache=args.hf_cache, err=sys.stderr)

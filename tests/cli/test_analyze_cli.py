@@ -48,11 +48,27 @@ def test_json_output_is_one_object_per_file(files, capsys):
 
 def test_unreadable_files_exit_2_but_every_file_is_still_reported(files, tmp_path, capsys):
     missing = tmp_path / "missing.pkl"
-    assert main(["--json", str(missing), str(tmp_path), str(files["evil.pkl"])]) == 2
+    assert main(["--json", str(missing), str(files["evil.pkl"])]) == 2
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["error"] is not None for r in records] == [True, True, False]
+    assert [r["error"] is not None for r in records] == [True, False]
     assert main([str(missing)]) == 2
     assert "error: cannot read" in capsys.readouterr().out
+
+
+def test_a_directory_is_walked_and_files_without_pickles_are_skipped(files, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("a readme, not a model\n")
+    assert main(["--json", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert [Path(r["path"]).name for r in records] == ["broken.pkl", "evil.pkl"]
+    assert "skipped 1 file(s) holding no pickle" in captured.err
+
+
+def test_a_file_named_explicitly_is_analysed_whatever_it_holds(tmp_path, capsys):
+    text = tmp_path / "notes.txt"
+    text.write_text("a readme, not a model\n")
+    assert main(["--json", str(text)]) == 0
+    assert json.loads(capsys.readouterr().out)["path"] == str(text)
 
 
 def test_module_entry_point_runs_the_analyze_subcommand(files):
