@@ -108,6 +108,13 @@ class EvaluationNode:
 
 
 @dataclass
+class ThresholdNode:
+    """`threshold`: how the exported detector's decision threshold is chosen."""
+
+    target_fpr: float
+
+
+@dataclass
 class ExportNode:
     """`export`: whether the trained detector is written to models/<name>/."""
 
@@ -150,6 +157,7 @@ PLAIN_NODES: dict[str, type] = {
     "latency": LatencyNode,
     "evaluation": EvaluationNode,
     "export": ExportNode,
+    "threshold": ThresholdNode,
     "scanner_benchmark": ScannerBenchmarkNode,
     "attack": AttackNode,
 }

@@ -134,6 +134,22 @@ def evaluate_group_kfold(
     return Evaluation(metrics, scores, preds, fold_ids, tops, final, folds)
 
 
+def out_of_fold_scores(
+    estimator: BaseDetector,
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    splitter: Any,
+    n_jobs: int = 1,
+) -> np.ndarray:
+    """Return every row's score from a model that did not train on it (the folds of `splitter`)."""
+    folds = cross_validate(estimator, X, y, groups, splitter, [], n_jobs=n_jobs, top_k=0)
+    scores = np.full(len(y), np.nan)
+    for f in folds:
+        scores[f.test_index] = f.scores
+    return scores
+
+
 def evaluate_train_test(
     estimator: BaseDetector,
     X: np.ndarray,

@@ -19,8 +19,14 @@ from safepickle_bench.metrics import METRIC_KEYS
 from safepickle_bench.models.base import BaseDetector
 from safepickle_bench.models.detector import export_detector
 from safepickle_bench.models.explain import path_reasons_json
+from safepickle_bench.models.threshold import DEFAULT_TARGET_FPR, ThresholdChoice, choose_threshold
 from safepickle_bench.pipeline.data import LabelledFeatures, load_labelled_features
-from safepickle_bench.pipeline.evaluate import evaluate_group_kfold, evaluate_train_test
+from safepickle_bench.pipeline.evaluate import (
+    Evaluation,
+    evaluate_group_kfold,
+    evaluate_train_test,
+    out_of_fold_scores,
+)
 from safepickle_bench.pipeline.latency import feature_latency, inference_latency, sample_indices
 from safepickle_bench.pipeline.tracking import (
     config_params,
@@ -114,6 +120,29 @@ def run_tags(cfg: RunConfig, estimator: BaseDetector, train_data: LabelledFeatur
     return tags
 
 
+def target_fpr(cfg: RunConfig) -> float:
+    """Return the false-positive rate the exported threshold aims for (`threshold.target_fpr`)."""
+    node = cfg.raw.get("threshold")
+    value = node.get("target_fpr") if node is not None else None
+    return DEFAULT_TARGET_FPR if value is None else float(value)
+
+
+def select_threshold(cfg: RunConfig, estimator: BaseDetector, ev: Evaluation, X: np.ndarray, y: np.ndarray,
+                     groups: np.ndarray, splitter: object, cross_validated: bool) -> ThresholdChoice:
+    """Choose the final model's threshold on out-of-fold scores of the training files and set it on the model.
+
+    Under group k-fold those are the evaluation's own out-of-fold scores; under train-on-A / test-on-B the
+    training files get an inner cross-validation with the same splitter (the test set is never looked at)."""
+    if cross_validated:
+        scores, method = ev.scores, "out-of-fold scores of the training files (the evaluation's group k-fold)"
+    else:
+        scores = out_of_fold_scores(estimator, X, y, groups, splitter, n_jobs=cfg.backend.n_jobs)
+        method = "out-of-fold scores of the training files (inner cross-validation)"
+    choice = choose_threshold(scores, y, target_fpr(cfg), method=method)
+    ev.final.threshold_ = choice.threshold
+    return choice
+
+
 def train(cfg: RunConfig) -> dict[str, float]:
     """Run one training experiment end to end and return its metrics (also logged to MLflow)."""
     from safepickle_bench.features import FEATURE_VERSION
@@ -150,7 +179,11 @@ def train(cfg: RunConfig) -> dict[str, float]:
             with mlflow.start_run(run_name=f"{cfg.name}/fold{f.fold}", nested=True):
                 mlflow.set_tags({"fold": str(f.fold), "parent": run.info.run_id})
                 log_metrics(f.metrics)
+        choice = select_threshold(cfg, estimator, ev, X, y, train_data.groups, splitter, test_data is None)
         final, metrics = ev.final, dict(ev.metrics)
+        metrics |= {"threshold": choice.threshold, "threshold_validation_fpr": choice.validation_fpr,
+                    "threshold_validation_recall": choice.validation_recall,
+                    "threshold_n_benign": float(choice.n_benign)}
         metrics["n_train_files"] = float(len(y))
         metrics["n_eval_files"] = float(len(eval_data.y))
         idx = sample_indices(len(eval_data.y), cfg.latency.n_files, cfg.seed)
@@ -178,6 +211,7 @@ def train(cfg: RunConfig) -> dict[str, float]:
                           "experiment": cfg.name},
                 metrics={k: v for k, v in metrics.items() if k in METRIC_KEYS or k.endswith("_std")},
                 limits=cfg.limits,
+                threshold_selection=choice.to_dict(),
             )
             mlflow.log_artifacts(str(export_dir), "detector")
             mlflow.set_tag("export_dir", str(export_dir))
