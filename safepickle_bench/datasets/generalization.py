@@ -20,6 +20,7 @@ from typing import Any
 
 from safepickle_bench.craft.families import GENERALIZATION_FAMILIES, FamilyContext, build_family_payload
 from safepickle_bench.craft.families.carriers import CARRIER_KINDS, Carrier, make_carrier
+from safepickle_bench.craft.families.common import NEST_ENCODINGS, FamilyPayload, nest
 from safepickle_bench.craft.families.samples import WrittenSample, write_sample
 from safepickle_bench.craft.injection import INJECTIONS
 from safepickle_bench.datasets.manifest import MANIFEST_NAME, sha256_file, to_frame, write_manifest
@@ -49,10 +50,18 @@ def _sample_id(*parts: object) -> str:
     return hashlib.sha1(":".join(map(str, parts)).encode()).hexdigest()[:12]
 
 
+def _payload(family: str, ctx: FamilyContext, protocol: int, variant: int, nested_share: float) -> FamilyPayload:
+    """Build a family payload, sometimes nested in a `pickle.loads` of its encoded stream."""
+    nested = ctx.rng.random() < nested_share
+    inner_protocol = ctx.rng.choice((0, 2, 4, 5)) if nested else protocol
+    fp = build_family_payload(family, ctx, inner_protocol, variant)
+    return nest(fp, protocol, ctx.rng.choice(NEST_ENCODINGS)) if nested else fp
+
+
 def _write_injected(folder: Path, family: str, ctx: FamilyContext, carrier: Carrier, variant: int,
-                    namespace: str | None) -> WrittenSample | None:
+                    namespace: str | None, nested_share: float) -> WrittenSample | None:
     """Build a payload at the carrier's protocol and inject it by the first mode that works; None if none."""
-    fp = build_family_payload(family, ctx, carrier.protocol, variant)
+    fp = _payload(family, ctx, carrier.protocol, variant, nested_share)
     modes = [m for m in INJECTIONS if m != "standalone"]
     ctx.rng.shuffle(modes)
     for mode in modes:
@@ -72,6 +81,7 @@ def build_generalization_samples(
     families: Sequence[str] = GENERALIZATION_FAMILIES,
     protocols: Sequence[int] = (0, 1, 2, 3, 4, 5),
     injected_share: float = 0.5,
+    nested_share: float = 0.0,
     carrier_kinds: Sequence[str] = CARRIER_KINDS,
     prove: bool = True,
     write_manifest_file: bool = True,
@@ -79,26 +89,28 @@ def build_generalization_samples(
 ) -> GeneralizationBuild:
     """Write `n_per_family` samples per family under `out_dir/files/`, prove them, return the kept rows.
 
-    Stand-alone samples cycle through `protocols`; injected ones take their carrier's protocol. With `prove`
+    Stand-alone samples cycle through `protocols`; injected ones cycle through `carrier_kinds` and take their
+    carrier's protocol (a payload no injection mode can carry is written stand-alone instead); a share
+    `nested_share` wraps the payload in `pickle.loads` of its encoded stream. With `prove`
     the oracle loads every sample (its sidecar package on sys.path) and a sample whose load does not reach
     one of its payload's events is deleted with its package and counted in `dropped`, never kept.
     """
     out_dir = Path(out_dir)
     carriers: dict[str, Carrier] = {}
     written: list[WrittenSample] = []
-    for family in families:
+    for f, family in enumerate(families):
         for i in range(n_per_family):
             rng = random.Random(f"generalization|{seed}|{namespace}|{family}|{i}")
             ctx = FamilyContext(rng, MARKER_DIR, namespace, f"{seed}|{namespace}|{family}|{i}")
             folder = out_dir / "files" / _sample_id("generalization", seed, namespace, family, i)
             sample = None
             if rng.random() < injected_share and carrier_kinds:
-                kind = rng.choice(list(carrier_kinds))
+                kind = carrier_kinds[(i + 3 * f) % len(carrier_kinds)]  # every kind in turn
                 if kind not in carriers:
                     carriers[kind] = make_carrier(kind, seed)
-                sample = _write_injected(folder, family, ctx, carriers[kind], i, namespace)
+                sample = _write_injected(folder, family, ctx, carriers[kind], i, namespace, nested_share)
             if sample is None:
-                fp = build_family_payload(family, ctx, protocols[i % len(protocols)], i)
+                fp = _payload(family, ctx, protocols[i % len(protocols)], i, nested_share)
                 sample = write_sample(folder, fp, namespace, rng)
             written.append(sample)
     build = GeneralizationBuild([], [])

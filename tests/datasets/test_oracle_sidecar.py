@@ -17,7 +17,7 @@ from safepickle_bench.datasets import oracle
 from safepickle_bench.sandbox.sidecar import SIDECAR_SUFFIX, read_sidecar
 
 PKG = "spbsidecarfixture"
-HOLDER = f'''
+HOLDER = '''
 class Holder:
     """A plain data holder."""
 
@@ -100,7 +100,7 @@ def test_every_loader_imports_the_sidecar_package_and_loads_benign(tmp_path):
     items = _benign_files(tmp_path)
     assert {loader for _, loader in items} == set(oracle.LOADERS)
     results = oracle.confirm(items)
-    for (path, loader), res in zip(items, results, strict=True):
+    for (_path, loader), res in zip(items, results, strict=True):
         assert res.loaded and res.event == "" and res.error is None, (loader, res)
         assert res.label == 0
         if loader != "numpy":  # numpy's own pickle starts with its reconstruct call

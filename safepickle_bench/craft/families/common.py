@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import random
 import sys
+import zlib
 from dataclasses import dataclass, field
 
 from safepickle_bench.craft.families.routes import Reached, Route
 from safepickle_bench.craft.gadget_names import GadgetKind, GadgetName, ReexportPath, generate_names
 from safepickle_bench.craft.gadget_package import GadgetSpec
-from safepickle_bench.craft.payloads import Node, Payload, Tup, globals_of, render
+from safepickle_bench.craft.payloads import Call, Glob, Node, Payload, Tup, globals_of, render
 
 
 @dataclass
@@ -72,6 +74,30 @@ def arg_node(value: object) -> Node:
     if isinstance(value, tuple):
         return Tup(tuple(arg_node(v) for v in value))
     return value  # type: ignore[return-value]
+
+
+NEST_ENCODINGS: tuple[str, ...] = ("raw", "base64", "hex", "zlib")
+
+
+def nest(fp: FamilyPayload, protocol: int, encoding: str) -> FamilyPayload:
+    """Return `fp` wrapped as `pickle.loads(<encoded inner stream>)`: the loader unpickles the inner payload."""
+    inner = fp.payload.stream()
+    if encoding == "raw":
+        data: Node = inner
+    elif encoding == "base64":
+        data = Call(Glob("base64", "b64decode"), (base64.b64encode(inner).decode(),))
+    elif encoding == "hex":
+        data = Call(Glob("binascii", "unhexlify"), (inner.hex(),))
+    elif encoding == "zlib":
+        data = Call(Glob("zlib", "decompress"), (zlib.compress(inner),))
+    else:
+        raise ValueError(f"unknown nesting encoding {encoding!r}; known: {NEST_ENCODINGS}")
+    loads = Glob("_pickle" if len(inner) % 2 else "pickle", "loads")
+    reached = Reached(Call(loads, (data,)), fp.route)
+    payload = assemble(fp.family, reached, protocol, fp.payload.variant,
+                       f"{loads.qualname}({encoding} inner: {fp.payload.description})", (loads.qualname,), fp.events)
+    return FamilyPayload(fp.family, payload, fp.route, fp.events, fp.gadget, fp.gadgets, fp.reexports,
+                         f"{fp.shape}:nested-{encoding}")
 
 
 def assemble(family: str, reached: Reached, protocol: int, variant: int, description: str,
