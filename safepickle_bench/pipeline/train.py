@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 from joblib import Parallel, delayed
+from omegaconf import OmegaConf
 
 from safepickle_bench.analysis.limits import Limits
 from safepickle_bench.config import RunConfig, build_model
@@ -208,7 +209,9 @@ def train(cfg: RunConfig) -> dict[str, float]:
                 training={"dataset": train_data.ref.name, "size": train_data.ref.size,
                           "seed": train_data.ref.seed, "manifest_sha256": train_data.manifest_sha256,
                           "n_files": int(len(y)), "n_malicious": int(y.sum()), "run_id": run.info.run_id,
-                          "experiment": cfg.name},
+                          "experiment": cfg.name, "fast": cfg.fast, "run_seed": cfg.seed,
+                          "split": OmegaConf.to_container(cfg.split, resolve=True),
+                          "target_fpr": choice.target_fpr},
                 metrics={k: v for k, v in metrics.items() if k in METRIC_KEYS or k.endswith("_std")},
                 limits=cfg.limits,
                 threshold_selection=choice.to_dict(),
