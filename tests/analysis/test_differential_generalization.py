@@ -23,3 +23,12 @@ def test_the_analyzer_names_every_import_the_loader_made(tmp_path):
             shapes[(row["family"], row["container"], row["injection"], row["opcode_route"], row["protocol"],
                     miss.qualname)] += 1
     assert not shapes, "\n".join(f"{n} x {shape}" for shape, n in shapes.most_common())
+
+
+def test_a_loader_import_the_file_does_not_name_is_reported_and_dotted_spellings_match(tmp_path):
+    path = tmp_path / "x.pkl"
+    # protocol 4: STACK_GLOBAL('pkgq.mod', 'os.system')('echo'), built by hand (never loaded here)
+    path.write_bytes(b"\x80\x04\x8c\x08pkgq.mod\x8c\x09os.system\x93\x8c\x04echo\x85R.")
+    assert missed_imports(path, [("pkgq.mod", "os.system"), ("pkgq.mod.os", "system")]) == []
+    missed = missed_imports(path, [("pkgq.mod", "os.system"), ("builtins", "exec"), ("builtins", "exec")])
+    assert [m.qualname for m in missed] == ["builtins.exec"]
