@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, TextIO
@@ -195,7 +194,9 @@ class TextReport:
             if not self.quiet:
                 from safepickle_bench.models.explain import format_reason
 
-                for r in [*v.reasons[1:], *v.top_features[: self.top_features]]:
+                shown = main_finding(v)
+                others = [r for r in v.reasons if r is not shown]
+                for r in [*others, *v.top_features[: self.top_features]]:
                     self.out.write(f"    - {printable(format_reason(r))}\n")
         elif self.quiet:
             return
@@ -230,14 +231,22 @@ class JsonLinesReport:
 
 
 # ------------------------------------------------------------------------------------------ SARIF
+def _quote(text: str, safe: str) -> str:
+    """Percent-encode `text` as UTF-8; names undecodable on disk (surrogate escapes) keep their raw bytes."""
+    try:
+        return quote(text, safe=safe, errors="surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return quote(text, safe=safe, errors="surrogatepass")
+
+
 def artifact_uri(path: str) -> tuple[str, str | None]:
     """Return (uri, uriBaseId) for a displayed path: `hf://` kept, relative paths under %SRCROOT%, else file://."""
-    if "://" in path:
-        return quote(path, safe=":/@%+,;=~"), None
+    if path.startswith("hf://"):
+        return _quote(path, ":/@+,;=~"), None
     p = Path(path)
     if p.is_absolute():
-        return p.as_uri(), None
-    return quote(PurePosixPath(*p.parts).as_posix(), safe="/@+,;=~"), "%SRCROOT%"
+        return "file://" + _quote(p.as_posix(), "/@+,;=~"), None
+    return _quote(PurePosixPath(*p.parts).as_posix(), "/@+,;=~"), "%SRCROOT%"
 
 
 def _message(v: VerdictLike) -> str:
@@ -338,9 +347,3 @@ def _package_version() -> str:
         return version("safepickle_bench")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def write_all(reports: Iterable[TextReport | JsonLinesReport], v: VerdictLike) -> None:
-    """Hand one verdict to every report."""
-    for r in reports:
-        r.add(v)
