@@ -59,3 +59,10 @@ def test_every_route_reaches_the_gadget_in_the_real_loader(tmp_path):
             events.append((tag, fp.events))
     for (tag, expected), res in zip(events, oracle.confirm(items), strict=True):
         assert res.event in expected, (tag, res)
+
+
+def test_the_same_seed_writes_the_same_bytes(tmp_path):
+    runs = [build_generalization_samples(tmp_path / name, 7, 14, "train", injected_share=0.7, nested_share=0.3,
+                                         prove=False, write_manifest_file=False) for name in ("a", "b")]
+    assert [r["sha256"] for r in runs[0].rows] == [r["sha256"] for r in runs[1].rows]
+    assert {r["container"] for r in runs[0].rows} >= {"torch_zip", "torch_legacy", "joblib_lz4", "npz"}

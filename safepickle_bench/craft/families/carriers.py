@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +42,32 @@ def _torch(seed: int, legacy: bool) -> bytes:
     """Return a small torch state_dict saved by torch.save."""
     import torch
 
-    gen = torch.Generator().manual_seed(seed)
-    state = {"fc.weight": torch.randn(3, 4, generator=gen), "fc.bias": torch.randn(3, generator=gen),
-             "meta": {"epochs": seed % 7, "tags": ["a", "b"]}}
+    flat = torch.randn(15, generator=torch.Generator().manual_seed(seed))
+    # one storage shared by both tensors: the legacy format orders storages by memory address
+    state = {"fc.weight": flat[:12].view(3, 4), "fc.bias": flat[12:], "meta": {"epochs": seed % 7, "tags": ["a", "b"]}}
     buf = io.BytesIO()
     torch.save(state, buf, _use_new_zipfile_serialization=not legacy)
-    return buf.getvalue()
+    return _stable_storage_keys(buf.getvalue()) if legacy else buf.getvalue()
+
+
+_LEGACY_KEY = re.compile(rb"X(.)\x00\x00\x00(\d{4,40})")
+
+
+def _stable_storage_keys(data: bytes) -> bytes:
+    """Return a legacy torch file whose storage keys (memory addresses) are replaced by fixed-length counters.
+
+    The keys are BINUNICODE strings of protocol-2 pickles without frames, so their length may change.
+    """
+    keys: dict[bytes, bytes] = {}
+
+    def stable(match: re.Match[bytes]) -> bytes:
+        key = match.group(2)
+        if match.group(1)[0] != len(key):
+            return match.group(0)
+        keys.setdefault(key, str(len(keys)).zfill(14).encode())
+        return b"X\x0e\x00\x00\x00" + keys[key]
+
+    return _LEGACY_KEY.sub(stable, data)
 
 
 def _joblib(seed: int, compress: tuple[str, int] | int) -> bytes:
