@@ -2,7 +2,8 @@
 
 Wraps `safepickle_bench.models.detector.load_detector(dir).score_paths([path])`: the static analyzer reads
 the bytes (nothing is unpickled), the features go into the exported non-pickle model, and its
-probability is compared with the threshold stored in `detector.json`.
+probability is compared with the threshold stored in `detector.json` (chosen on validation data for a target
+FPR; an older export without one falls back to 0.5). `model_dir: default` scores with the shipped detector.
 
 Verdict, score: the detector's own verdict (`malicious` when score >= threshold) and its probability as
 the score; an analysis or feature error -> error. Mode: `in-process` (our code, static only; the
@@ -32,9 +33,15 @@ class OursScanner(Scanner):
 
     def __init__(self, model_dir: str = "models/rf_hf", timeout: float = 60.0, mode: str | None = None,
                  top_k: int = 3) -> None:
-        """Set the exported model directory and how many reasons to keep as findings."""
+        """Set the exported model directory (`default`: the detector shipped in the package) and how many
+        reasons to keep as findings."""
         super().__init__(timeout=timeout, mode=mode)
-        self.model_dir = Path(model_dir)
+        if model_dir == "default":
+            from safepickle_bench.models.detector import DEFAULT_DETECTOR_DIR
+
+            self.model_dir = DEFAULT_DETECTOR_DIR
+        else:
+            self.model_dir = Path(model_dir)
         self.top_k = int(top_k)
         self._detector: Any = None
 
