@@ -356,6 +356,14 @@ def _checked(analysis: Analysis) -> Analysis:
     return analysis
 
 
+def _first_zip_entry(head: bytes) -> str:
+    """Return the name in the zip local header at the start of `head` ('' when it is cut or absent)."""
+    if len(head) < 30 or not head.startswith(b"PK\x03\x04"):
+        return ""
+    size = int.from_bytes(head[26:28], "little")
+    return head[30 : 30 + size].decode("utf-8", "replace") if 30 + size <= len(head) else ""
+
+
 def classify(src: _Source, display: str, fh: IO[bytes]) -> str:
     """Return what a file is: `model`, `zip` (archive), `tar` (archive) or `none` (holds no pickle)."""
     head = fh.read(HEAD_BYTES)
@@ -363,6 +371,8 @@ def classify(src: _Source, display: str, fh: IO[bytes]) -> str:
         return "none"
     kind = sniff(head[:512])
     if kind == "zip":
+        if _zip_flavour([_first_zip_entry(head)]) in ("torch_zip", "torchscript"):
+            return "model"  # torch.save writes `<folder>/data.pkl` first: no need to read the directory
         try:
             fh.seek(0)
             with zipfile.ZipFile(fh) as zf:
