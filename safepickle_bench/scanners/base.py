@@ -151,6 +151,7 @@ SCANNER_MODULES: tuple[str, ...] = (
     "safepickle_bench.scanners.picklescan_scanner",
     "safepickle_bench.scanners.modelscan_scanner",
     "safepickle_bench.scanners.fickling_scanner",
+    "safepickle_bench.scanners.pickleguard_scanner",
     "safepickle_bench.scanners.modelaudit_scanner",
     "safepickle_bench.scanners.weights_only",
     "safepickle_bench.scanners.clamav",

@@ -43,6 +43,7 @@ def _check(result: ScanResult) -> None:
         ("modelscan", "in-process"),
         ("modelscan", "cli"),
         ("fickling", "in-process"),
+        ("pickleguard", "in-process"),
         ("modelaudit", "cli"),
         ("weights_only", "subprocess"),
     ],
@@ -102,3 +103,18 @@ def test_fickling_rates_torch_checkpoint_below_malicious_threshold(samples):
 def test_missing_file_is_an_error(tmp_path):
     result = build_scanner("picklescan").scan(tmp_path / "nope.pkl")
     assert result.verdict == "error" and "not a readable file" in (result.error or "")
+
+
+def test_pickleguard_flags_an_unlisted_callable_given_a_shell_command(tmp_path):
+    # inert: a made-up module's callable handed "echo hi", written as opcodes, never loaded by the test
+    path = tmp_path / "gadget.pkl"
+    path.write_bytes(b"\x80\x02cfoo.bar\nrun_cmd\nq\x00X\x07\x00\x00\x00echo hiq\x01\x85q\x02Rq\x03.")
+    scanner = build_scanner("pickleguard", timeout=60)
+    if not scanner.available()[0]:
+        pytest.skip("pickleguard not installed here")
+    try:
+        result = scanner.scan(path)
+    finally:
+        scanner.close()
+    assert result.verdict == "malicious" and 0.6 <= result.score < 0.85, result
+    assert any("run_cmd" in f for f in result.findings), result.findings
