@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_reports import sarif_validator
 
 
@@ -53,3 +55,18 @@ def test_json_lines_on_the_wild_corpus_parse_record_by_record_and_flagged_files_
     assert flagged
     unnamed = [r["path"] for r in flagged if not any(x.get("global") for x in r["reasons"])]
     assert unnamed == []
+
+
+@pytest.mark.slow
+def test_scan_on_a_dask_cluster_gives_the_local_verdicts(mixed_folder, capsys):
+    from distributed import LocalCluster
+
+    from safepickle_bench.cli.scan import main as scan_main
+
+    root, _ = mixed_folder
+    assert scan_main(["--json", "--jobs", "1", str(root)]) == 1
+    local = capsys.readouterr().out.splitlines()
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        assert scan_main(["--json", "--backend", "dask", "--address", cluster.scheduler_address, str(root)]) == 1
+    remote = capsys.readouterr().out.splitlines()
+    assert [json.loads(line) for line in remote] == [json.loads(line) for line in local] and len(local) == 7
