@@ -15,6 +15,8 @@ DATASETS: tuple[str, ...] = ("hf", "pickleball_ood", "hide_and_seek", "joblib", 
 """Datasets every install can build; `pickleball` (the real artifact) needs a download and `dataset.root`."""
 NEEDS_SOURCE: tuple[str, ...] = ("pickleball", "hf_hub")
 """Datasets built from user-supplied input: `pickleball` (artifact folder), `hf_hub` (a list of Hub files)."""
+PROTOCOL_DATASETS: tuple[str, ...] = ("generalization",)
+"""Generated datasets of the generalisation protocols (pipeline.generalization), not of the reproduction tables."""
 
 
 def manifest_path(name: str, size: str, data_dir: Path) -> Path:
@@ -26,7 +28,7 @@ def build_dataset(name: str, size: str, data_dir: Path, seed: int = 0, n_jobs: i
     """Build (or rebuild) a dataset and return its manifest path."""
     from safepickle_bench.datasets.build import build_dataset as _build
 
-    if name not in (*DATASETS, *NEEDS_SOURCE):
+    if name not in (*DATASETS, *NEEDS_SOURCE, *PROTOCOL_DATASETS):
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     return _build(name, size, Path(data_dir), seed=seed, n_jobs=n_jobs)
 
@@ -48,4 +50,4 @@ def read_manifest(name: str, size: str, data_dir: Path) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["DATASETS", "NEEDS_SOURCE", "build_dataset", "ensure_dataset", "manifest_path", "read_manifest"]
+__all__ = ["DATASETS", "NEEDS_SOURCE", "PROTOCOL_DATASETS", "build_dataset", "ensure_dataset", "manifest_path", "read_manifest"]

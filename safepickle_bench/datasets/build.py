@@ -49,6 +49,8 @@ class Preset:
     benign: int
     malicious: int
     standalone: float
+    families_per_namespace: int = 0
+    """Samples of each generalisation family per name namespace (the `generalization` dataset only)."""
 
 
 SIZES_FILE = Path(__file__).with_name("sizes.yaml")
@@ -65,7 +67,8 @@ def load_presets(path: Path = SIZES_FILE) -> dict[str, dict[str, Preset]]:
 
 PRESETS: dict[str, dict[str, Preset]] = load_presets()
 GENERATED = tuple(PRESETS)
-_PRODUCER_SETS = {"hf": "hf_producers", "pickleball_ood": "ood_producers", "joblib": "joblib_producers"}
+_PRODUCER_SETS = {"hf": "hf_producers", "pickleball_ood": "ood_producers", "joblib": "joblib_producers",
+                  "generalization": "generalization_producers"}
 
 # ---------------------------------------------------------------- small helpers
 def _salt(name: str) -> int:
@@ -191,6 +194,15 @@ def build_benign(name: str, target: int, root: Path, seed: int, n_jobs: int) -> 
     return rows
 
 # ---------------------------------------------------------------- malicious samples
+def _injectable(name: str, carriers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The carriers payloads may be injected into: all of them, except (in `generalization`) files that load
+    only with their own throwaway package (a sidecar), which an injected copy would not carry, and TorchScript
+    archives (torch.load refuses them, so no injected payload would run)."""
+    if name != "generalization":
+        return carriers
+    return [c for c in carriers if not c["loader"].endswith("_syspath") and c["container"] != "torchscript"]
+
+
 def _loader_after_injection(carrier_loader: str, injection: str) -> str | None:
     """The loader that reaches a payload placed by `injection`, or None when the carrier's loader never would.
 
@@ -283,10 +295,12 @@ def build_hide_and_seek(preset: Preset, root: Path, seed: int) -> list[dict[str,
     return rows
 
 # ---------------------------------------------------------------- orchestration
-def _trim(benign: list[dict], malicious: list[dict], preset: Preset) -> tuple[list[dict], list[dict], list[str]]:
-    """Cut the oracle-confirmed rows down to the preset's counts, never removing a carrier still in use."""
+def _trim(benign: list[dict], malicious: list[dict], preset: Preset,
+          kept_malicious: Sequence[dict] = ()) -> tuple[list[dict], list[dict], list[str]]:
+    """Cut the oracle-confirmed rows down to the preset's counts, never removing a carrier still in use
+    (by `malicious` or by `kept_malicious`, rows kept whole)."""
     malicious = malicious[: preset.malicious] if preset.benign else malicious
-    used = {m.get("carrier") for m in malicious}
+    used = {m.get("carrier") for m in [*malicious, *kept_malicious]}
     surplus = max(0, len(benign) - preset.benign)
     removable = [r for r in reversed(benign) if r["path"] not in used][:surplus]
     cut = {r["path"] for r in removable}
@@ -334,14 +348,26 @@ def build_dataset(name: str, size: str, data_dir: Path, seed: int = 0, n_jobs: i
         dropped += lost
         timings["oracle_benign"] = time.perf_counter() - t
         t = time.perf_counter()
-        candidates = build_malicious(name, preset, benign, staging, seed)
+        candidates = build_malicious(name, preset, _injectable(name, benign), staging, seed)
         timings["generate_malicious"] = time.perf_counter() - t
     t = time.perf_counter()
     malicious, lost = _confirm(candidates, staging, f"{name} malicious", n_jobs)
     dropped += lost
     timings["oracle_malicious"] = time.perf_counter() - t
-    benign, duplicates = _drop_duplicate_benign(benign, malicious[: preset.malicious or None], staging)
-    benign, malicious, trimmed = _trim(benign, malicious, preset)
+    families: list[dict[str, Any]] = []  # proven generalisation-family samples, kept whole (never trimmed)
+    if preset.families_per_namespace:
+        from safepickle_bench.datasets.generalization_build import annotate_namespaces, build_family_rows
+
+        annotate_namespaces(benign, staging)
+        t = time.perf_counter()
+        families, lost = build_family_rows(name, preset.families_per_namespace, _injectable(name, benign),
+                                           staging, seed)
+        dropped += lost
+        timings["generate_and_prove_families"] = time.perf_counter() - t
+    benign, duplicates = _drop_duplicate_benign(benign, [*malicious[: preset.malicious or None], *families],
+                                                staging)
+    benign, malicious, trimmed = _trim(benign, malicious, preset, families)
+    malicious = [*malicious, *families]
     for rel in trimmed:
         discard_sample(staging / rel)
     if name != "hide_and_seek":

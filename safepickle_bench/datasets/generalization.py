@@ -13,7 +13,7 @@ import hashlib
 import json
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,7 @@ def build_generalization_samples(
     injected_share: float = 0.5,
     nested_share: float = 0.0,
     carrier_kinds: Sequence[str] = CARRIER_KINDS,
+    carriers: Mapping[str, Carrier] | None = None,
     prove: bool = True,
     write_manifest_file: bool = True,
     timeout: float = 60.0,
@@ -90,14 +91,17 @@ def build_generalization_samples(
     """Write `n_per_family` samples per family under `out_dir/files/`, prove them, return the kept rows.
 
     Stand-alone samples cycle through `protocols`; injected ones cycle through `carrier_kinds` and take their
-    carrier's protocol (a payload no injection mode can carry is written stand-alone instead); a share
+    carrier's protocol (a payload no injection mode can carry is written stand-alone instead); `carriers`
+    gives the carrier of a kind instead of `make_carrier` (e.g. a dataset's confirmed benign files, keyed by
+    path: the row's `carrier` names the key of the carrier used, empty for a stand-alone sample); a share
     `nested_share` wraps the payload in `pickle.loads` of its encoded stream. With `prove`
     the oracle loads every sample (its sidecar package on sys.path) and a sample whose load does not reach
     one of its payload's events is deleted with its package and counted in `dropped`, never kept.
     """
     out_dir = Path(out_dir)
-    carriers: dict[str, Carrier] = {}
+    carriers = dict(carriers or {})
     written: list[WrittenSample] = []
+    carrier_of: dict[Path, str] = {}
     for f, family in enumerate(families):
         for i in range(n_per_family):
             rng = random.Random(f"generalization|{seed}|{namespace}|{family}|{i}")
@@ -109,6 +113,8 @@ def build_generalization_samples(
                 if kind not in carriers:
                     carriers[kind] = make_carrier(kind, seed)
                 sample = _write_injected(folder, family, ctx, carriers[kind], i, namespace, nested_share)
+                if sample is not None:
+                    carrier_of[sample.path] = kind
             if sample is None:
                 fp = _payload(family, ctx, protocols[i % len(protocols)], i, nested_share)
                 sample = write_sample(folder, fp, namespace, rng)
@@ -122,7 +128,7 @@ def build_generalization_samples(
             discard_sample(sample.path)
             _remove_empty(sample.path.parent)
             continue
-        build.rows.append(_row(sample, res, out_dir, seed))
+        build.rows.append({**_row(sample, res, out_dir, seed), "carrier": carrier_of.get(sample.path, "")})
         if res is not None:
             build.results.append(res)
     if write_manifest_file and build.rows:

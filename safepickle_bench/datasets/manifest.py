@@ -27,6 +27,15 @@ COLUMNS: dict[str, str] = {
     "seed": "int64",
     "oracle_event": "string",
 }
+OPTIONAL_COLUMNS: dict[str, str] = {
+    "namespace": "string",
+    "gadget": "string",
+    "opcode_route": "string",
+    "find_class": "string",
+}
+"""Columns only the generalisation samples fill (name namespace train/validation/test, the generated gadget,
+the opcode route that reaches it, the loader's find_class events as JSON). A manifest holds them, after the
+schema's columns, only when one of its rows has one; reading a manifest without them gives empty strings."""
 _META_KEY = b"safepickle_bench"
 
 
@@ -44,9 +53,12 @@ def sha256_file(path: Path) -> str:
 
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Turn manifest rows into a DataFrame with exactly the schema's columns, order and dtypes."""
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    for column, dtype in COLUMNS.items():
+    """Turn manifest rows into a DataFrame with exactly the schema's columns, order and dtypes (plus the
+    optional columns some row has)."""
+    optional = {c: t for c, t in OPTIONAL_COLUMNS.items() if any(c in r for r in rows)}
+    schema = {**COLUMNS, **optional}
+    frame = pd.DataFrame(rows, columns=list(schema))
+    for column, dtype in schema.items():
         if dtype == "string":
             frame[column] = frame[column].fillna("").astype(str)
         else:
@@ -87,4 +99,7 @@ def load_manifest(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     raw = (table.schema.metadata or {}).get(_META_KEY, b"{}")
     frame = table.to_pandas()
     validate(frame)
+    for column in OPTIONAL_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
     return frame, json.loads(raw)

@@ -78,3 +78,30 @@ def joblib_producers() -> list[Producer]:
     from safepickle_bench.datasets.carriers import joblib_dumps
 
     return list(joblib_dumps.PRODUCERS)
+
+
+GENERALIZATION_NEW_SHARE = 0.5
+"""Share of the `generalization` dataset's benign producer weight held by the producers `hf` lacks."""
+
+
+def generalization_producers() -> list[Producer]:
+    """Every producer of the `generalization` dataset: the `hf` producers (a share of the files) plus stdlib
+    objects, user classes under generated names, code mentions, NLP models and TorchScript archives."""
+    from dataclasses import replace
+
+    from safepickle_bench.datasets.carriers import (
+        code_mentions,
+        nlp_models,
+        stdlib_objects,
+        torchscript,
+        user_classes,
+    )
+
+    new = [*stdlib_objects.PRODUCERS, *user_classes.PRODUCERS, *code_mentions.PRODUCERS, *nlp_models.PRODUCERS,
+           *torchscript.PRODUCERS]
+    # user classes twice as often: the unseen-names protocol needs benign files of every namespace
+    new = [replace(p, weight=p.weight * 2) if p.name.startswith("user_classes.") else p for p in new]
+    old = hf_producers()
+    new_weight, old_weight = sum(p.weight for p in new), sum(p.weight for p in old)
+    scale = new_weight * (1 - GENERALIZATION_NEW_SHARE) / (old_weight * GENERALIZATION_NEW_SHARE)
+    return [*(replace(p, weight=p.weight * scale) for p in old), *new]
