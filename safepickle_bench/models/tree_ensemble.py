@@ -3,8 +3,9 @@
 Scanning a handful of files with the shipped detector should cost a Python start-up, not the second it takes
 to import XGBoost (which pulls in scikit-learn, pandas and SciPy). The model file is XGBoost's own JSON
 format; this module reads its trees into padded arrays and walks every tree of every row at once, following
-XGBoost's rules: features compared as float32, `x < split_condition` goes left, a missing value follows
-`default_left`, the margin is logit(base_score) plus the leaf values, and the score is its logistic.
+XGBoost's rules: features compared as float32, `x < split_condition` goes left, the margin is logit(base_score)
+plus the leaf values, and the score is its logistic. Input goes through `as_matrix` as for every detector (NaN
+and infinities become 0, so no value is ever missing), exactly what the XGBoost detector feeds XGBoost.
 
 Explanations are Saabas path contributions (what XGBoost computes with `approx_contribs=True`): walking a
 row's path, the change in the node's cover-weighted mean leaf value at each split is credited to the split's
@@ -74,7 +75,6 @@ class TreeEnsemble:
         self.right = np.full((n, width), -1, dtype=np.int64)
         self.feature = np.zeros((n, width), dtype=np.int64)
         self.condition = np.zeros((n, width), dtype=np.float32)
-        self.default_left = np.zeros((n, width), dtype=bool)
         self.leaf = np.zeros((n, width), dtype=np.float32)
         self.mean = np.zeros((n, width), dtype=np.float64)
         depth = 0
@@ -92,7 +92,6 @@ class TreeEnsemble:
                 raise UnsupportedTreeModel(f"tree {i}: a child id not after its parent, or a feature out of range")
             self.left[i, :k], self.right[i, :k], self.feature[i, :k] = left, right, feature
             self.condition[i, :k] = np.asarray(t["split_conditions"], dtype=np.float32)
-            self.default_left[i, :k] = np.asarray(t["default_left"], dtype=bool)
             is_leaf = left < 0
             self.leaf[i, :k] = np.where(is_leaf, self.condition[i, :k], 0.0)  # a leaf stores its value there
             self.mean[i, :k] = _node_means(left, right, self.leaf[i, :k], np.asarray(t["sum_hessian"], float))
@@ -133,7 +132,7 @@ class TreeEnsemble:
             if not split.any():
                 break
             value = X32[rows, self.feature[trees, node]]
-            go_left = np.where(np.isnan(value), self.default_left[trees, node], value < self.condition[trees, node])
+            go_left = value < self.condition[trees, node]
             node = np.where(split, np.where(go_left, self.left[trees, node], self.right[trees, node]), node)
         return steps
 
