@@ -130,24 +130,43 @@ def _in_process(chunks: Chunks, task: Task) -> Iterator[tuple[list[ScanItem], li
 
 
 class _ProcessPool:
-    """Chunks on a pool of worker processes (loky: spawned workers, reused, killable), results in order.
+    """Chunks on a pool of worker processes, results in input order.
 
-    A chunk that overruns `len(chunk) * item_timeout`, or whose worker dies, is retried one item per task so
-    that only the guilty item becomes an error; the workers are killed and the other chunks resubmitted."""
+    Workers are forked where the platform allows it: they start in milliseconds with the analyzer already
+    imported, where a spawned interpreter would spend most of a second importing it again. A chunk that
+    overruns `len(chunk) * item_timeout`, or whose worker dies, is retried one item per task so that only the
+    guilty item becomes an error; the workers are killed and the other chunks resubmitted."""
 
     def __init__(self, jobs: int, item_timeout: float | None) -> None:
         self.jobs = jobs
         self.item_timeout = item_timeout
+        self._pool: Any = None
 
-    def _executor(self) -> Any:  # noqa: ANN401 - loky's executor
-        from joblib.externals.loky import get_reusable_executor
+    def _executor(self) -> Any:  # noqa: ANN401 - a concurrent.futures executor
+        """Return the running pool, starting one if needed."""
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
-        return get_reusable_executor(max_workers=self.jobs, timeout=60)
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self._pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context(method))
+        return self._pool
 
-    def _restart(self) -> Any:  # noqa: ANN401 - loky's executor
-        """Kill every worker (one may be stuck on a hostile item) and return a fresh executor."""
-        self._executor().shutdown(wait=True, kill_workers=True)
+    def _restart(self) -> Any:  # noqa: ANN401 - a concurrent.futures executor
+        """Kill every worker (one may be stuck on a hostile item) and return a fresh pool."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # concurrent.futures has no public call that stops a running task: kill its worker processes.
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
         return self._executor()
+
+    def close(self) -> None:
+        """Stop the workers (no idle process outlives the scan)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _budget(self, n: int) -> float | None:
         return None if self.item_timeout is None else self.item_timeout * max(n, 1)
@@ -193,7 +212,7 @@ class _ProcessPool:
         finally:
             for _, future in pending:
                 future.cancel()
-            self._executor().shutdown(wait=True)  # no idle worker outlives the scan
+            self.close()
 
 
 class _DaskCluster:
