@@ -50,14 +50,31 @@ def call(m: Machine, fn: Any, args: Any, opname: str, offset: int) -> Any:  # no
         func, pargs = fn.extra  # partial(f, *a)(*b) is the call f(*a, *b): record that one
         return call(m, func, tuple(pargs) + targs, opname, offset)
     qual = qual_of(fn)
-    m.calls.append(LazyCallRecord(qual, opname, offset, "", args))
+    rec = LazyCallRecord(qual, opname, offset, "", args, None, len(m.seq), _reach_of(fn))
+    m.calls.append(rec)
     if type(fn) is Obj and fn.kind:
-        return _call_value_of(m, fn, qual, args, targs, opname, offset)
-    special = SPECIAL_CALLABLES.get(qual)
-    if special is None:
-        return Obj(qual, args)
-    value = EVALUATORS[special](m, qual, args, targs, opname, offset)
-    return Obj(qual, args) if value is OPAQUE else value
+        value = _call_value_of(m, fn, qual, args, targs, opname, offset)
+    else:
+        special = SPECIAL_CALLABLES.get(qual)
+        if special is None:
+            value = Obj(qual, args)
+        else:
+            value = EVALUATORS[special](m, qual, args, targs, opname, offset)
+            if value is OPAQUE:
+                value = Obj(qual, args)
+    rec.result = value
+    return value
+
+
+def _reach_of(fn: Any) -> str:  # noqa: ANN401
+    """Return how a callee value was reached when the value itself tells ('' for an imported global)."""
+    if type(fn) is Obj:
+        if fn.kind == "attr":
+            return "instance_attr" if isinstance(fn.extra[0], Obj) else "value_attr"
+        return fn.kind or "call_result"
+    if type(fn) is Global:
+        return ""
+    return "unknown"
 
 
 def _call_value_of(  # noqa: ANN401
@@ -179,6 +196,11 @@ def eval_decode(m: Machine, qual: str, args: Any, targs: tuple[Any, ...], opname
     budget[0] -= len(v)  # type: ignore[arg-type]
     if len(v) > BIG_LITERAL:  # type: ignore[arg-type]
         m.big_seen = True
+    decoded = m.decoded
+    if decoded is None:
+        decoded = m.decoded = {}
+    before = decoded.get(id(targs[0])) if targs else None
+    decoded[id(v)] = (v, 1 + (before[1] if before is not None and before[0] is targs[0] else 0))
     return v
 
 
@@ -204,7 +226,7 @@ def eval_map(m: Machine, qual: str, args: Any, targs: tuple[Any, ...], opname: s
     if len(targs) >= 2:
         fq = qual_of(targs[0])
         if fq != "?":
-            m.calls.append(LazyCallRecord(fq, opname, offset, "", targs[1:]))
+            m.calls.append(LazyCallRecord(fq, opname, offset, "", targs[1:], None, len(m.seq), "map"))
     return OPAQUE
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from safepickle_bench.analysis import opcodes as ops
+from safepickle_bench.analysis.call_sites import CallContext
 from safepickle_bench.analysis.handlers import DISPATCH
 from safepickle_bench.analysis.limits import DEFAULT_LIMITS, Limits
 from safepickle_bench.analysis.machine import MAX_ANOMALIES_PER_STREAM, Halt, Machine, Reloop
@@ -291,8 +292,12 @@ def _finish(
         m.nested_depth,
         m.skipped,
     )
-    if m.big_seen and m.calls:
-        drop_big_references(m.calls)
+    if m.calls:
+        context = CallContext(stop_value if complete else UNKNOWN, m.decoded)
+        stream.context = context
+        if m.big_seen:  # resolve now: the object graph holds big literals that must not outlive the stream
+            context.release(m.calls)
+            drop_big_references(m.calls)
     file_end = max(pos, m.frame_end) if complete else pos
     return StreamRun(stream, stop_value, m.persistent_ids, m.extra_streams, file_end, m.joblib_arrays)
 

@@ -653,8 +653,9 @@ def load_reduce(m: Machine, p: int) -> int:
         fn = m.pop(p - 1)
     if type(fn) is Global and fn.qual not in SPECIAL_CALLABLES:  # the common case, without call()'s checks
         qual = fn.qual
-        m.calls.append(LazyCallRecord(qual, "REDUCE", p - 1, "", args))
-        stack.append(Obj(qual, args))
+        o = Obj(qual, args)
+        m.calls.append(LazyCallRecord(qual, "REDUCE", p - 1, "", args, o, len(m.seq)))
+        stack.append(o)
     else:
         stack.append(call(m, fn, args, "REDUCE", p - 1))
     return p
@@ -725,7 +726,9 @@ def load_build(m: Machine, p: int) -> int:
         state = m.pop(p - 1)
         inst = m.top(p - 1)
     m.calls.append(
-        LazyCallRecord(inst.callable if type(inst) is Obj else class_of(inst), "BUILD", p - 1, "", state)
+        LazyCallRecord(
+            inst.callable if type(inst) is Obj else class_of(inst), "BUILD", p - 1, "", state, inst, len(m.seq)
+        )
     )
     if type(inst) is Global:
         # BUILD on a module or class sets its attributes (setattr): later imports see the new values.

@@ -88,6 +88,7 @@ class Machine:
         "joblib_arrays",
         "skipped",
         "big_seen",
+        "decoded",
         "simulate",
     )
 
@@ -136,6 +137,8 @@ class Machine:
         self.nested_count = self.joblib_arrays = self.skipped = 0
         self.first_proto = self.jump_at = self.jump_to = -1
         self.big_seen = False  # a literal over BIG_LITERAL bytes was read: records drop references early
+        self.decoded: dict[int, tuple[Any, int]] | None = None
+        """id of a value a decoding call produced -> (the value, decoding layers behind it)."""
 
     def clear(self) -> None:
         """Drop every reference to the stream's bytes and values (the machine waits idle in the pool)."""
@@ -145,6 +148,7 @@ class Machine:
         self.marks.clear()
         self.overrides.clear()
         self.seq.clear()
+        self.decoded = None
 
     # ---- operations the handlers share ----------------------------------------------------------------
 

@@ -108,15 +108,28 @@ class Stream:
     """0 for a stream of the file, n for a pickle found inside a pickle n levels down."""
     skipped_bytes: int = 0
     """Raw bytes the loader reads without parsing as opcodes (joblib array data, legacy torch storages)."""
+    context: Any = field(default=None, repr=False, compare=False)
+    """What `analysis.call_sites` needs beyond the records (the value at STOP, the decoded values), set on
+    streams with calls; not part of the JSON, None on a stream rebuilt from JSON."""
 
     def to_dict(self, with_seq: bool = False) -> dict[str, Any]:
-        """Return a JSON-ready dict (the opcode sequence only when asked)."""
-        d = asdict(self)
-        if with_seq:
-            d["opcode_seq"] = self.opcode_seq.hex()
-        else:
-            d.pop("opcode_seq")
+        """Return a JSON-ready dict (the opcode sequence only when asked; never the call context)."""
+        d: dict[str, Any] = {}
+        for name in _STREAM_JSON_FIELDS:
+            value = getattr(self, name)
+            if name == "opcode_seq":
+                if with_seq:
+                    d[name] = value.hex()
+                continue
+            if type(value) is list:
+                value = [asdict(x) if hasattr(x, "__dataclass_fields__") else x for x in value]
+            elif type(value) is dict:
+                value = dict(value)
+            d[name] = value
         return d
+
+
+_STREAM_JSON_FIELDS: tuple[str, ...] = tuple(f for f in Stream.__dataclass_fields__ if f != "context")
 
 
 @dataclass(slots=True)

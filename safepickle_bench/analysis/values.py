@@ -194,22 +194,70 @@ def _holds_big(v: Any) -> bool:  # noqa: ANN401
 
 
 def drop_big_references(calls: list[CallRecord]) -> None:
-    """Summarise now the lazy call records that hold big literals, so a finished stream does not keep them."""
+    """Summarise now the lazy call records that hold big literals, and keep only a bounded copy of their
+    arguments, so a finished stream does not keep the literals."""
     for rec in calls:
-        if type(rec) is LazyCallRecord and rec._raw is not _UNSET and _holds_big(rec._raw):
-            rec.args  # noqa: B018 - computing the summary drops the reference
+        if type(rec) is LazyCallRecord and rec.raw is not _UNSET and _holds_big(rec.raw):
+            rec.args  # noqa: B018 - computing the summary before the arguments are cut
+            rec.raw = bounded(rec.raw)
+
+
+ARG_KEEP_CHARS = 4096
+"""Characters (or bytes) of a string argument kept once its stream ends: what code-likeness tests read."""
+_BOUND_ITEMS = 32
+
+
+class Clipped:
+    """A string, bytes or int argument cut to its first ARG_KEEP_CHARS characters, with its real size."""
+
+    __slots__ = ("head", "size")
+
+    def __init__(self, head: Any, size: int) -> None:  # noqa: ANN401
+        self.head = head
+        """The first characters (str), bytes (bytes), or None for an int (`size` is then its bit length)."""
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"<{type(self.head).__name__} of {self.size}>"
+
+
+def bounded(value: Any, depth: int = 4) -> Any:  # noqa: ANN401
+    """Return a copy of a symbolic value whose big literals are `Clipped` and containers hold at most 32 items
+    (4 levels deep); calls and imports stay as they are (their own arguments are not copied)."""
+    t = type(value)
+    if t is str or t is bytes or t is bytearray:
+        return value if len(value) <= ARG_KEEP_CHARS else Clipped(value[:ARG_KEEP_CHARS], len(value))
+    if t is int:
+        return value if value.bit_length() <= 64 else Clipped(None, value.bit_length())
+    if t is tuple or t is list or t is set or t is frozenset:
+        if depth <= 0:
+            return t()
+        items = [bounded(x, depth - 1) for x in list(value)[:_BOUND_ITEMS]]
+        return tuple(items) if t is not list else items
+    if t is dict:
+        if depth <= 0:
+            return {}
+        out = {}
+        for k, v in list(value.items())[:_BOUND_ITEMS]:
+            if key_verdict(k) == 1 and (type(k) is not str or len(k) <= ARG_KEEP_CHARS):
+                out[k] = bounded(v, depth - 1)
+        return out
+    if t is Obj:  # only what was called is kept: its own arguments may hold the big literal
+        return Obj(qual_of(value) if value.kind else value.callable)
+    return value
 
 
 class LazyCallRecord(CallRecord):
     """A `CallRecord` whose `args` summary is computed on first read, not while the stream is simulated.
 
     Summarising every call's arguments was a quarter of the analyzer's time, and most summaries are never
-    read (features use callables and counts). The record keeps a reference to the symbolic arguments until
-    `args` is first read (then only the text); it compares equal to a plain `CallRecord` with the same
-    fields and pickles as one.
+    read (features use callables and counts). The record keeps the symbolic arguments (`raw`), the value the
+    call produced (`result`), the opcode index it ran at (`index`) and, where the engine knows it at the call,
+    how the callee was reached (`reach`): `analysis.call_sites` reads them. None of them is part of the JSON:
+    the record compares equal to a plain `CallRecord` with the same fields and pickles as one.
     """
 
-    __slots__ = ("_raw",)
+    __slots__ = ("raw", "result", "index", "reach")
 
     def __init__(
         self,
@@ -218,6 +266,9 @@ class LazyCallRecord(CallRecord):
         offset: int,
         args: str = "",
         raw: Any = _UNSET,  # noqa: ANN401
+        result: Any = None,  # noqa: ANN401
+        index: int = -1,
+        reach: str = "",
     ) -> None:
         """Record a call; `raw` (the symbolic arguments) is summarised into `args` when first read."""
         self.callable = callable
@@ -225,21 +276,24 @@ class LazyCallRecord(CallRecord):
         self.offset = offset
         if raw is _UNSET:
             _ARGS_SLOT.__set__(self, args)
-        self._raw = raw
+        self.raw = raw
+        self.result = result
+        self.index = index
+        self.reach = reach
 
     @property  # type: ignore[override]
     def args(self) -> str:
         """Return the short summary of the call's literal arguments (computed once)."""
-        raw = self._raw
-        if raw is not _UNSET:
-            _ARGS_SLOT.__set__(self, summarize(raw))
-            self._raw = _UNSET
-        return _ARGS_SLOT.__get__(self)
+        try:
+            return _ARGS_SLOT.__get__(self)  # type: ignore[no-any-return]
+        except AttributeError:
+            text = summarize(self.raw)
+            _ARGS_SLOT.__set__(self, text)
+            return text
 
     @args.setter
     def args(self, value: str) -> None:
         _ARGS_SLOT.__set__(self, value)
-        self._raw = _UNSET
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CallRecord):
@@ -258,8 +312,12 @@ class LazyCallRecord(CallRecord):
 
     @property
     def pending(self) -> bool:
-        """True while the summary is not computed yet (the record still references the arguments)."""
-        return self._raw is not _UNSET
+        """True while the summary is not computed yet."""
+        try:
+            _ARGS_SLOT.__get__(self)
+        except AttributeError:
+            return True
+        return False
 
     def plain(self) -> CallRecord:
         """Return the record as a plain `CallRecord` (summary computed)."""
