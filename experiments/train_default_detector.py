@@ -1,10 +1,10 @@
 """Train the detector shipped inside the package and copy it there (safepickle_bench/models/default/).
 
-    python experiments/train_default_detector.py            # run experiment=default_detector, copy it in
+    python experiments/train_default_detector.py            # run experiment=default_detector_hf, copy it in
     python experiments/train_default_detector.py --compare  # also train the other candidates and write
                                                             # results/default_detector.md (the choice, measured)
 
-The run is the project's own pipeline (`python -m safepickle_bench experiment=default_detector`): generated data
+The run is the project's own pipeline (`python -m safepickle_bench experiment=default_detector_hf`): generated data
 only (`hf`, full size), every feature group, group k-fold, threshold chosen on out-of-fold scores for the
 configured FPR, logged to MLflow under the output root, exported to `models/<name>/`. The exported model file
 and its detector.json (feature version, threshold, training config, metrics, manifest digest) are copied into
@@ -31,13 +31,13 @@ from safepickle_bench import paths  # noqa: E402
 from safepickle_bench.metrics import label_metrics  # noqa: E402
 from safepickle_bench.models.detector import DEFAULT_DETECTOR_DIR, DETECTOR_JSON, load_detector  # noqa: E402
 
-EXPERIMENT = "default_detector"
+EXPERIMENT = "default_detector_hf"
 CANDIDATES: dict[str, list[str]] = {
     "xgboost_100x4": [],  # the experiment as configured: XGBoost, 100 trees of depth <= 4
     "xgboost_300x6": ["model.n_estimators=300", "model.max_depth=6"],  # the model config's defaults
     "lightgbm": ["model=lightgbm", "~model.max_depth", "model.n_estimators=300"],  # its own defaults
 }
-"""Candidate -> overrides of experiment=default_detector. The first one is the experiment itself."""
+"""Candidate -> overrides of experiment=default_detector_hf. The first one is the experiment itself."""
 CHOSEN = "xgboost_100x4"
 """The candidate shipped (see results/default_detector.md for the figures behind the choice)."""
 CHOICE = (
@@ -51,7 +51,7 @@ REGENERATE = "python experiments/train_default_detector.py"
 
 
 def run_experiment(name: str, overrides: list[str], root: Path) -> Path:
-    """Run the pipeline with experiment=default_detector under `root` and return the export folder."""
+    """Run the pipeline with experiment=default_detector_hf under `root` and return the export folder."""
     cmd = [sys.executable, "-m", "safepickle_bench", f"experiment={EXPERIMENT}", f"name={name}", *overrides]
     print("$", " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, cwd=root, check=True)
