@@ -51,7 +51,7 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str | Non
     return h.hexdigest()
 
 
-def cache_key(feature_version: int, limits: Limits | None, analyzer_version: str) -> str:
+def cache_key(feature_version: int | str, limits: Limits | None, analyzer_version: str) -> str:
     """Return the short key of a cache: feature version, analyzer version and the limits in force."""
     payload = json.dumps(
         {"features": feature_version, "analyzer": analyzer_version, "limits": (limits or Limits()).to_dict()},

@@ -19,11 +19,14 @@ from tqdm.auto import tqdm
 from safepickle_bench.analysis.limits import Limits
 from safepickle_bench.analysis.result import Analysis
 from safepickle_bench.features.cache import STATS, FeatureCache, cache_key, file_sha256
+from safepickle_bench.features.call_allowlist import ALLOWLIST_PATH
 from safepickle_bench.features.registry import (
     FEATURE_VERSION,
     GROUPS,
+    OPTIONAL_GROUPS,
     feature_columns,
     feature_groups,
+    feature_version,
     featurize_array,
     resolve_groups,
 )
@@ -39,11 +42,12 @@ MAX_CHUNK = 256
 @lru_cache(maxsize=1)
 def _analyzer_version() -> str:
     """Return the analyzer's ANALYZER_VERSION when it declares one, else a digest of its source files,
-    plus a digest of the import taxonomy (both part of the cache key, so stale rows are never served)."""
+    plus a digest of the import taxonomy and the call allow-list (all part of the cache key, so stale rows are never served)."""
     import safepickle_bench.analysis as analysis_pkg
 
     declared = getattr(analysis_pkg, "ANALYZER_VERSION", None)
     h = hashlib.sha256(TAXONOMY_PATH.read_bytes())
+    h.update(ALLOWLIST_PATH.read_bytes())
     if declared is None:
         folder = Path(analysis_pkg.__file__).parent
         for src in sorted(folder.rglob("*.py")):  # every module of the analyzer, subpackages included
@@ -177,7 +181,7 @@ def extract(
 
     `n_jobs` workers (-1: one per core) analyse the files through joblib, under `backend` when given
     ('loky', 'dask' with an active distributed Client...). With `cache`, rows are looked up by sha256
-    and FEATURE_VERSION in `cache_dir` (default data/feature_cache) and new rows written back; with
+    and the selection's feature version in `cache_dir` (default data/feature_cache) and new rows written back; with
     `cache=False` nothing is read or written. A file that cannot be read or analysed still gets a row,
     with `structure__error` set (when `structure` is selected). `analyzer` replaces analyze_path (tests,
     other analyzers). The frame's attrs hold `feature_groups`, `feature_version`, `n_parsed`, `n_cached`."""
@@ -191,9 +195,12 @@ def extract(
     n_cached = 0
 
     if cache:
-        all_columns = feature_columns(GROUPS)
+        # every group of `all` is cached (plus the optional groups asked for), so any selection reuses the rows
+        cached_groups = GROUPS + tuple(g for g in OPTIONAL_GROUPS if g in resolved)
+        all_columns = feature_columns(cached_groups)
         select = np.array([all_columns.index(c) for c in columns], dtype=np.intp)
-        store = FeatureCache(cache_dir, cache_key(FEATURE_VERSION, limits, _analyzer_version()), all_columns)
+        version = FEATURE_VERSION if cached_groups == GROUPS else feature_version(cached_groups)
+        store = FeatureCache(cache_dir, cache_key(version, limits, _analyzer_version()), all_columns)
         cached = store.load()
         shas = []
         for p in path_strs:
@@ -221,7 +228,7 @@ def extract(
         targets += [[i] for i in todo_unhashed]
         pending_shas: list[str] = []
         pending_rows: list[np.ndarray] = []
-        for chunk, rows, ok in _iter_rows(todo_paths, GROUPS, limits, analyzer, n_jobs, backend, progress):
+        for chunk, rows, ok in _iter_rows(todo_paths, cached_groups, limits, analyzer, n_jobs, backend, progress):
             for j, row, good in zip(chunk, rows, ok, strict=True):
                 out[targets[j]] = row[select]
                 if good and j < k:
