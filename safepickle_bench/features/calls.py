@@ -49,7 +49,10 @@ _CODE_DOCS = {
     "ip": "an IPv4 address",
     "sys_path": "a path under /tmp, /dev, /etc, /proc, /bin... or a Windows temp folder",
 }
-REACHES: tuple[str, ...] = ("global", "stack_global", "inst", "getattr", "memo", "other")
+REACHES: tuple[str, ...] = ("global", "stack_global", "inst", "attribute", "memo", "other")
+_REACH_OF_SITE = {"global": "global", "stack_global": "stack_global", "inst": "inst", "getattr": "attribute",
+                  "memo": "memo"}
+"""`CallSite.reach` -> its column (attribute: an attribute of a module or class fetched by getattr-like calls)."""
 
 _SUMMARY: dict[str, str] = {
     "n_sites": "call sites (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ; BUILD apart) over every stream",
@@ -60,7 +63,9 @@ _SUMMARY: dict[str, str] = {
     "reexport_path": "call sites whose dotted callee runs through another module's attribute (`pkg.mod.os.system`)",
     "reexport_to_dangerous": "call sites whose dotted callee reaches a dangerous taxonomy entry through another module's attribute",
     "instance_method": "call sites whose callee is an attribute of a rebuilt instance or a literal (getattr on an object)",
-    **{f"reach_{r}": f"call sites whose callee was reached by {r.replace('_', ' ')}" for r in REACHES[:-1]},
+    **{f"reach_{r}": f"call sites whose callee was reached by {r.replace('_', ' ')}" for r in REACHES[:3]},
+    "reach_attribute": "call sites whose callee is an attribute of a module or class fetched at load time",
+    "reach_memo": "call sites whose callee was imported once and fetched again from the memo",
     "reach_other": "call sites whose callee is a partial, attrgetter, methodcaller, map or call result",
     "class_instantiations": "non-allow-listed call sites by NEWOBJ, NEWOBJ_EX or OBJ",
     **{f"arg_{k}": f"top-level arguments of kind {k} over the non-allow-listed call sites" for k in ARG_KINDS},
@@ -96,7 +101,7 @@ _TAX = load_taxonomy()
 _ALLOW = load_allowlist()
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(_TAX.aliases)
 _UNKNOWN_CLASSES = frozenset({"stdlib", "main", "third_party", "unresolved"})
-_REACH_COLUMN = {r: f"reach_{r}" for r in REACHES[:-1]}
+_REACH_COLUMN = {site: f"reach_{col}" for site, col in _REACH_OF_SITE.items()}
 _INSTANCE_REACHES = frozenset({"instance_attr", "value_attr"})
 _CLASS_OPCODES = frozenset({"NEWOBJ", "NEWOBJ_EX", "OBJ"})
 SYS_PATH_RE = re.compile(
