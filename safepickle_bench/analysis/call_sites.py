@@ -8,6 +8,7 @@ bytes cut to `ARG_KEEP_CHARS`, and the reachability walk visits at most `MAX_WAL
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,13 +161,20 @@ def _decode_layers(value: Any, decoded: dict[int, tuple[Any, int]], depth: int =
     return 0
 
 
-def call_sites(stream: Stream) -> list[CallSite]:
-    """Return the call sites of one stream, in order (at most MAX_SITES); plain records give minimal sites."""
+def call_sites(stream: Stream, relevant: Callable[[str], bool] | None = None) -> list[CallSite]:
+    """Return the call sites of one stream, in order (at most MAX_SITES); plain records give minimal sites.
+
+    With `relevant`, a site whose callable it rejects keeps only its name, opcode, reach and order (no argument
+    copy, `kept` None), and the object graph is not walked when it rejects every callable."""
     calls = stream.calls[:MAX_SITES]
     if not calls:
         return []
     ctx = stream.context if isinstance(stream.context, CallContext) else None
-    kept = ctx.resolve(stream.calls)[:MAX_SITES] if ctx is not None else [None] * len(calls)
+    wanted = [True] * len(calls) if relevant is None else [relevant(rec.callable) for rec in calls]
+    if ctx is not None and (ctx.kept is not None or any(wanted)):
+        kept = ctx.resolve(stream.calls)[:MAX_SITES]
+    else:
+        kept = [None] * len(calls)
     decoded = ctx.decoded if ctx is not None else None
     imported: dict[str, list[tuple[str, str]]] = {}
     for imp in stream.imports:
@@ -175,16 +183,16 @@ def call_sites(stream: Stream) -> list[CallSite]:
     used: dict[str, int] = {}
     data_at = first_data_index(stream)
     sites: list[CallSite] = []
-    for rec, k in zip(calls, kept, strict=False):
+    for rec, k, want in zip(calls, kept, wanted, strict=False):
         qual = rec.callable
-        lazy = type(rec) is LazyCallRecord
+        lazy = type(rec) is LazyCallRecord and want
         raw = rec.raw if lazy else ()
         module = ""
         if rec.opcode == "BUILD":
             reach = "build"
             args: tuple[Any, ...] = (bounded(raw),) if lazy else ()
         else:
-            reach = rec.reach if lazy else ""
+            reach = rec.reach if type(rec) is LazyCallRecord else ""
             args = bounded(raw) if type(raw) is tuple else ((bounded(raw),) if lazy else ())
             if not reach:
                 seen = imported.get(qual)
@@ -199,7 +207,7 @@ def call_sites(stream: Stream) -> list[CallSite]:
         layers = 0
         if decoded and lazy:
             layers = _decode_layers(raw, decoded)
-        index = rec.index if lazy else -1
+        index = rec.index if type(rec) is LazyCallRecord else -1
         sites.append(
             CallSite(
                 qual,

@@ -15,6 +15,7 @@ import ast
 import math
 import re
 import sys
+from functools import lru_cache
 from typing import Any
 
 from safepickle_bench.analysis.call_sites import CallSite, call_sites
@@ -119,6 +120,7 @@ _HIGH_BIT = 1 << len(CODE_KINDS)
 _CODE_LIKE = _CODE_BITS["python"] | _CODE_BITS["shell"]
 
 
+@lru_cache(maxsize=65_536)
 def callee_class(qualname: str) -> str:
     """Return the class of a callee (one of CALLEE_CLASSES) from its dotted name."""
     if not qualname or "?" in qualname:
@@ -288,13 +290,18 @@ def _arg_profile(args: tuple[Any, ...], cache: _TextCache) -> tuple[int, float, 
     return bits, entropy, max_str, max_bytes, total
 
 
+def _relevant(qualname: str) -> bool:
+    """Return whether a callee's arguments and result matter (every callee but allow-listed reconstructors)."""
+    return callee_class(qualname) != "allowlisted"
+
+
 def _site_rows(analysis: Analysis) -> list[tuple[CallSite, bool]]:
     """Return every call site of the file with whether it ran before any data object (allow-listed
     reconstructor calls count as data objects)."""
     rows = []
     for stream in analysis.streams:
         data_seen = False
-        for site in call_sites(stream):
+        for site in call_sites(stream, _relevant):
             cls_allowed = site.opcode != "BUILD" and callee_class(site.callable) == "allowlisted"
             rows.append((site, site.before_data and not data_seen))
             if cls_allowed:
