@@ -148,6 +148,10 @@ class _ProcessPool:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            import safepickle_bench.analysis.analyzer
+            import safepickle_bench.features.registry
+            import safepickle_bench.models.explain  # noqa: F401 - imported once here, inherited by forked workers
+
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context(method))
         return self._pool
