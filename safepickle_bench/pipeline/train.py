@@ -180,6 +180,7 @@ def train(cfg: RunConfig) -> dict[str, float]:
             with mlflow.start_run(run_name=f"{cfg.name}/fold{f.fold}", nested=True):
                 mlflow.set_tags({"fold": str(f.fold), "parent": run.info.run_id})
                 log_metrics(f.metrics)
+        fold_threshold = float(ev.final.threshold_)  # what the evaluated predictions were cut at
         choice = select_threshold(cfg, estimator, ev, X, y, train_data.groups, splitter, test_data is None)
         final, metrics = ev.final, dict(ev.metrics)
         metrics |= {"threshold": choice.threshold, "threshold_validation_fpr": choice.validation_fpr,
@@ -195,7 +196,7 @@ def train(cfg: RunConfig) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
             frame = predictions_frame(eval_data, ev.scores, ev.preds, ev.folds, ev.top_features,
-                                      float(final.threshold_), limits, cfg.evaluation.analyzer_reasons)
+                                      fold_threshold, limits, cfg.evaluation.analyzer_reasons)
             frame.to_csv(workdir / "predictions.csv", index=False)
             mlflow.log_artifact(str(workdir / "predictions.csv"))
             _log_figures(frame, metrics, final, columns, cfg.name, workdir)
