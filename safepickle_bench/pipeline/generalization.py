@@ -139,7 +139,8 @@ def protocol_splits(manifest: pd.DataFrame, splitter: Any) -> list[ProtocolSplit
 
 def generated_packages(manifest: pd.DataFrame) -> set[str]:
     """Return the top-level packages the dataset generated: the throwaway packages beside its files (`pkgs/`)
-    and the module folders of its TorchScript archives."""
+    and the module folders of its TorchScript archives, less any package installed here."""
+    import importlib.util
     import zipfile
 
     found: set[str] = set()
@@ -153,8 +154,8 @@ def generated_packages(manifest: pd.DataFrame) -> set[str]:
                     at = member.find("/code/__torch__/")
                     if at >= 0:
                         found.add(member[at + len("/code/__torch__/"):].split("/", 1)[0].removesuffix(".py"))
-    found.discard("")
-    return found
+    # generated names are never those of an installed package (TorchScript archives also name `torch`)
+    return {name for name in found if name.isidentifier() and importlib.util.find_spec(name) is None}
 
 
 def generated_names(path: str, packages: set[str]) -> set[str]:
