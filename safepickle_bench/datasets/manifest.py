@@ -35,7 +35,7 @@ OPTIONAL_COLUMNS: dict[str, str] = {
 }
 """Columns only the generalisation samples fill (name namespace train/validation/test, the generated gadget,
 the opcode route that reaches it, the loader's find_class events as JSON). A manifest holds them, after the
-schema's columns, only when one of its rows has one; reading a manifest without them gives empty strings."""
+schema's columns, only when one of its rows has one, so other datasets' manifests are unchanged."""
 _META_KEY = b"safepickle_bench"
 
 
@@ -99,7 +99,4 @@ def load_manifest(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     raw = (table.schema.metadata or {}).get(_META_KEY, b"{}")
     frame = table.to_pandas()
     validate(frame)
-    for column in OPTIONAL_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = ""
     return frame, json.loads(raw)
