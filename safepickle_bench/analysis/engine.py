@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from safepickle_bench.analysis import opcodes as ops
 from safepickle_bench.analysis.call_sites import CallContext
 from safepickle_bench.analysis.handlers import DISPATCH
@@ -334,6 +332,8 @@ def _count_codes(seq: bytearray) -> dict[int, int]:
         counts: dict[int, int] = {}
         _count_elements(counts, seq)  # Counter's C helper, without building a Counter
         return counts
+    import numpy as np  # only long streams need it: `analyze` on a small file starts without numpy
+
     hist = np.bincount(np.frombuffer(seq, dtype=np.uint8), minlength=256)
     return {int(c): int(hist[c]) for c in np.flatnonzero(hist)}
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from safepickle_bench.analysis.limits import Limits
 from safepickle_bench.analysis.result import Analysis
 from safepickle_bench.features import dangerous_findings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Anomaly kinds worth showing a user: they are how evasive files hide (parse errors, extra streams...).
 NOTABLE_ANOMALIES: frozenset[str] = frozenset(
@@ -102,6 +103,8 @@ def top_feature_reasons(
     """Return the k features that pushed the score up the most (positive contributions), with their values."""
     if contributions is None or k <= 0:
         return []
+    import numpy as np
+
     order = np.argsort(-contributions)[:k]
     return [
         {"kind": "feature", "name": columns[j], "value": float(values[j]),
