@@ -30,6 +30,19 @@ def test_analyze_imports_no_heavy_library(tmp_path):
     assert imported_heavy(code) == []
 
 
+def test_analyze_of_a_small_file_does_not_import_numpy(tmp_path):
+    # numpy costs about as much start-up as the rest of `analyze` on a small file
+    target = tmp_path / "model.pkl"
+    target.write_bytes(pickle.dumps({"w": [0.5] * 4}))
+    code = (
+        "import sys\nfrom safepickle_bench.__main__ import main\n"
+        f"main(['analyze', '--json', {str(target)!r}])\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_default_model_scan_of_one_file_imports_no_heavy_library(tmp_path):
     target = tmp_path / "weights.pkl"
     target.write_bytes(pickle.dumps({"w": [0.5] * 4}))
