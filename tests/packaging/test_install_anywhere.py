@@ -64,6 +64,11 @@ def test_installed_package_runs_from_a_temp_dir_and_writes_only_under_it(tmp_pat
     (work / "sample.pkl").write_bytes(PAYLOAD)
     out, analyze_s = run([str(cli), "analyze", "sample.pkl"], work, env)
     assert "posix.system" in out
+    # the shipped detector is package data: `scan` without --model flags the sample (exit 1) from any cwd
+    proc = subprocess.run([str(cli), "scan", "--json", "sample.pkl"], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert '"malicious"' in proc.stdout and "posix.system" in proc.stdout
     _, train_s = run([str(cli), "experiment=rf_hf", "dataset.size=small", "fast=true"], work, env)
 
     assert package_files(package) == before, "the run wrote into the installed package"
