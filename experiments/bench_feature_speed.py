@@ -225,7 +225,7 @@ def main() -> int:
         "|---|---|",
         *(f"| {n} | {v:.1f} |" for n, v in tput.items()),
         "",
-        "Goal (issue 3): median under 1 ms per file for analysis+features of a typical HF `pytorch_model.bin` "
+        "Goal: median under 1 ms per file for analysis+features of a typical HF `pytorch_model.bin` "
         "of a few hundred tensors: "
         + (f"measured {goal['median_total']:.3f} ms ({'met' if goal['median_total'] < 1.0 else 'not met'}). "
            f"Merely tokenising the same files with the stdlib's pure-Python `pickletools.genops` (no stack "
