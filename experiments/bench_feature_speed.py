@@ -201,10 +201,11 @@ def main() -> int:
         "cache=False, n_jobs=N)` over all the files below together (repeated to at least 1000 files; the cache is "
         "off, so every copy is analysed), warm worker pool, best of "
         f"{args.repeats}.",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other jobs "
-        f"(1-minute load average {load_before:.1f} before, {load_after:.1f} after: with a load above the core "
-        f"count, the 2-worker figure cannot show the scaling of an idle machine), Python "
-        f"{platform.python_version()}.",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"(1-minute load average {load_before:.1f} before, {load_after:.1f} after"
+        + (": with a load above the core count, the 2-worker figure cannot show the scaling of an idle machine"
+           if max(load_before, load_after) > (os.cpu_count() or 1) else "")
+        + f"), Python {platform.python_version()}.",
         "",
         "## Latency per file (ms)",
         "",
