@@ -14,33 +14,20 @@ import sys
 import tarfile
 import types
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from safepickle_bench.cli.engine import ScanItem, Verdict
 from tests.conftest import BENIGN_PICKLE, PAYLOAD_P2, PAYLOAD_P4, torch_like_zip, zip_bytes
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 
 
-@dataclass(frozen=True)
-class FakeScanItem:
-    display: str
-    path: Path | None = None
-    data: bytes | None = None
-
-
-@dataclass
-class FakeVerdict:
-    display: str
-    verdict: str
-    score: float | None
-    threshold: float
-    reasons: list[dict[str, Any]]
-    top_features: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
+# The stand-in engine speaks the real engine's records, so the front end is tested against its interface.
+FakeScanItem = ScanItem
+FakeVerdict = Verdict
 
 
 class FakeEngine:
