@@ -35,6 +35,14 @@ def sidecar_path(path: str | Path) -> Path:
     return Path(f"{path}{SIDECAR_SUFFIX}")
 
 
+def write_sidecar(path: str | Path, sys_path: list[str], main_module: str | None, namespace: str | None) -> Path:
+    """Write the sidecar of a sample file (folders relative to the file's folder); return where it went."""
+    where = sidecar_path(path)
+    record = {"sys_path": sys_path, "main_module": main_module, "namespace": namespace}
+    where.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return where
+
+
 def read_sidecar(path: str | Path) -> Sidecar | None:
     """Return the sample's sidecar with folders resolved against the file's folder, or None without one.
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import json
 import linecache
 import sys
 import types
@@ -39,6 +38,7 @@ from safepickle_bench.datasets.carriers import (
     user_classes,
 )
 from safepickle_bench.datasets.carriers.torch_format import save_torch
+from safepickle_bench.sandbox.sidecar import write_sidecar
 
 _SOURCE = '''
 import torch
@@ -186,9 +186,7 @@ def make_whole_module(rng: np.random.Generator, out_dir: Path) -> list[CarrierFi
                                             int(rng.integers(1, 4)), len(labels)).eval()
         container = save_torch({"model": model, "epoch": int(rng.integers(1, 99))} if rng.random() < 0.5 else model,
                                out_dir / name, "zip", rng)
-    sidecar = {"sys_path": [user_classes.PACKAGE_DIR], "main_module": None, "namespace": namespace_of(parts[0])}
-    (out_dir / f"{name}{user_classes.SIDECAR_SUFFIX}").write_text(json.dumps(sidecar, indent=1) + "\n",
-                                                                  encoding="utf-8")
+    write_sidecar(out_dir / name, [user_classes.PACKAGE_DIR], None, namespace_of(parts[0]))
     return [CarrierFile(name, "whole_module_generated_package", container, user_classes.TORCH_LOADER)]
 
 

@@ -9,9 +9,8 @@ alone, and benign and malicious files of a namespace share one name distribution
 
 The classes are harmless (`craft.benign_package`) and written as a throwaway package into the carrier's
 folder (`pkgs/`), with a script module for the `__main__` classes. Loading needs that folder on `sys.path`:
-the sidecar `<file>.syspath.json` says so, and the `pickle_syspath` loader below (for the label oracle's
-sandbox) reads it, puts the folder on `sys.path`, exposes the script's classes as `__main__`, then
-`pickle.load`s the file with the audit hook armed.
+the sidecar `<file>.syspath.json` (`sandbox.sidecar`) says so; the label oracle's child puts the folder on
+`sys.path`, exposes the script's classes as `__main__`, then loads the file with the audit hook armed.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import contextlib
 import functools
 import importlib
 import importlib.util
-import json
 import pickle
 import random
 import sys
@@ -40,16 +38,14 @@ from safepickle_bench.craft.benign_package import (
 )
 from safepickle_bench.craft.gadget_names import NAMESPACES, GadgetName, generate_names
 from safepickle_bench.datasets.carriers import CarrierFile, Producer
-from safepickle_bench.sandbox.spec import LoaderSpec
+from safepickle_bench.sandbox.sidecar import write_sidecar
 
 PACKAGE_DIR = "pkgs"
 """Folder (inside the carrier's folder) holding the generated packages and the script module."""
 MAIN_MODULE = "spb_user_script"
 """Module name of the script whose classes the pickles reference as `__main__` (never named in a pickle)."""
-SIDECAR_SUFFIX = ".syspath.json"
-"""Suffix of the sidecar next to each file: {"sys_path": [...], "main_module": ..., "namespace": ...}."""
 LOADER = "pickle_syspath"
-"""The loader name these files need (see `SANDBOX_LOADERS`)."""
+"""The oracle loader these files need (`pickle.load` once their sidecar is applied)."""
 TORCH_LOADER = "torch_syspath"
 """The same with `torch.load`, for whole modules of generated packages saved by `torch.save`."""
 
@@ -251,79 +247,8 @@ def make_user_objects(rng: np.random.Generator, out_dir: Path) -> list[CarrierFi
         with _as_main(main_objects):
             data = pickle.dumps(_document(rng, classes, functions, protocol), protocol=protocol)
     (out_dir / name).write_bytes(data)
-    sidecar = {"sys_path": [PACKAGE_DIR], "main_module": MAIN_MODULE if main_plan else None, "namespace": namespace}
-    (out_dir / f"{name}{SIDECAR_SUFFIX}").write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
+    write_sidecar(out_dir / name, [PACKAGE_DIR], MAIN_MODULE if main_plan else None, namespace)
     return [CarrierFile(name, f"user_objects_p{protocol}", "pickle", LOADER)]
 
 
 PRODUCERS = [Producer("user_classes.objects", make_user_objects, weight=1.0)]
-
-
-# --------------------------------------------------------------------------- loader for the oracle's sandbox
-
-
-_ADDED: dict[str, Any] = {"paths": [], "main": []}
-
-
-def read_sidecar(path: str | Path) -> dict[str, Any]:
-    """Return a file's sidecar (its sys.path entries resolved against the file's folder)."""
-    path = Path(path)
-    sidecar = json.loads(Path(f"{path}{SIDECAR_SUFFIX}").read_text(encoding="utf-8"))
-    sidecar["sys_path"] = [str((path.parent / p).resolve()) for p in sidecar.get("sys_path", [])]
-    return sidecar
-
-
-def _forget_previous() -> None:
-    """Undo what the previous file's preparation added (sys.path entries, their modules, `__main__` names)."""
-    roots = tuple(_ADDED["paths"])
-    for entry in roots:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(entry)
-    for name, module in list(sys.modules.items()):
-        if roots and str(getattr(module, "__file__", "") or "").startswith(roots):
-            del sys.modules[name]
-    main = sys.modules["__main__"]
-    for key in _ADDED["main"]:
-        with contextlib.suppress(AttributeError):
-            delattr(main, key)
-    _ADDED["paths"], _ADDED["main"] = [], []
-
-
-def prepare_with_sidecar(path: str) -> tuple[str, str | None]:
-    """Put the file's package folder on sys.path (unarmed step); return the path and the script module name."""
-    _forget_previous()
-    sidecar = read_sidecar(path)
-    for entry in reversed(sidecar["sys_path"]):
-        sys.path.insert(0, entry)
-    _ADDED["paths"] = list(sidecar["sys_path"])
-    importlib.invalidate_caches()
-    return path, sidecar.get("main_module")
-
-
-def load_torch_with_sidecar(prepared: tuple[str, str | None]) -> Any:
-    """`torch.load(weights_only=False)` the file once its package folder is on sys.path (armed step)."""
-    import torch
-
-    return torch.load(prepared[0], map_location="cpu", weights_only=False)
-
-
-def load_with_sidecar(prepared: tuple[str, str | None]) -> Any:
-    """Import the script module as `__main__`'s definitions, then `pickle.load` the file (armed step)."""
-    path, main_module = prepared
-    if main_module:
-        script = importlib.import_module(main_module)
-        main = sys.modules["__main__"]
-        public = {k: v for k, v in vars(script).items()
-                  if not (k.startswith("__") and k.endswith("__")) and not k.startswith("_spb_")}
-        for key, value in public.items():
-            setattr(main, key, value)
-        _ADDED["main"] = list(public)
-    with open(path, "rb") as f:
-        return pickle.load(f)
-
-
-SANDBOX_LOADERS: dict[str, LoaderSpec] = {
-    LOADER: LoaderSpec(load=load_with_sidecar, prepare=prepare_with_sidecar, preimport=("numpy",)),
-    TORCH_LOADER: LoaderSpec(load=load_torch_with_sidecar, prepare=prepare_with_sidecar, preimport=("torch",)),
-}
-"""Loaders for `sandbox.runner.run_sandboxed` (registry = this module): the oracle's `pickle` plus the sidecar."""

@@ -37,7 +37,7 @@ def test_whole_modules_of_generated_packages_load_with_their_sidecar_and_no_dang
     files = produced(torchscript.PRODUCERS[1:], 4)
     assert all(f.loader == user_classes.TORCH_LOADER for _, f in files)
     analyzer_reads([p for p, _ in files])
-    results = run_sandboxed([(p, f.loader) for p, f in files], "safepickle_bench.datasets.carriers.user_classes",
+    results = run_sandboxed([(p, f.loader) for p, f in files], "safepickle_bench.datasets.oracle",
                             timeout=120)
     for result in results:
         assert result.event == "", (result.path, result.event, result.detail)

@@ -11,6 +11,7 @@ from safepickle_bench.craft.benign_package import Shape, plan_benign_package
 from safepickle_bench.craft.gadget_names import generate_names, namespace_of
 from safepickle_bench.datasets.carriers import user_classes
 from safepickle_bench.sandbox.runner import run_sandboxed
+from safepickle_bench.sandbox.sidecar import SIDECAR_SUFFIX
 
 _KNOWN_MODULES = {"builtins", "__builtin__", "copyreg", "copy_reg", "functools", "collections", "numpy", "__main__",
                   "_codecs", "codecs"}
@@ -23,7 +24,7 @@ def test_user_object_files_are_reproducible_and_load_with_their_sys_path_and_no_
     assert all(f.loader == user_classes.LOADER for _, f in files)
     analyzer_reads([p for p, _ in files])
     # the oracle's child: the sidecar's folder on sys.path, the audit hook armed, then pickle.load
-    results = run_sandboxed([(p, f.loader) for p, f in files], "safepickle_bench.datasets.carriers.user_classes",
+    results = run_sandboxed([(p, f.loader) for p, f in files], "safepickle_bench.datasets.oracle",
                             timeout=60)
     for result in results:
         assert result.event == "", (result.path, result.event, result.detail)
@@ -32,7 +33,7 @@ def test_user_object_files_are_reproducible_and_load_with_their_sys_path_and_no_
 
 def test_every_generated_name_of_a_file_belongs_to_the_namespace_its_sidecar_names(produced):
     for path, _ in produced(user_classes.PRODUCERS, 10):
-        sidecar = json.loads(path.with_name(path.name + user_classes.SIDECAR_SUFFIX).read_text())
+        sidecar = json.loads(path.with_name(path.name + SIDECAR_SUFFIX).read_text())
         packages = {rec.module.split(".", 1)[0] for rec in analyze_path(path).all_imports()} - _KNOWN_MODULES
         packages = {p for p in packages if not p.startswith("numpy")}
         assert packages, path
