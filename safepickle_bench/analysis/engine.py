@@ -166,12 +166,20 @@ _MACHINES: list[Machine] = []
 joblib object array) takes another machine. list.pop and list.append are atomic: threads never share one."""
 
 
+def _check_limits(m: Machine, pos: int, n_opcodes: int) -> None:
+    """Halt the stream at `pos` once it has used its opcode, time or stack budget."""
+    limits = m.limits
+    if n_opcodes >= limits.max_opcodes:
+        raise Halt("limit_opcodes", pos, f"max_opcodes={limits.max_opcodes}")
+    if time.monotonic() > m.deadline:
+        raise Halt("limit_time", pos, "max_seconds reached")
+    if len(m.stack) > limits.max_stack_depth:
+        raise Halt("limit_stack", pos, f"stack deeper than max_stack_depth={limits.max_stack_depth}")
+
+
 def _run(m: Machine) -> StreamRun:
     """Read the machine's stream from `m.start` to its STOP (or a limit, or an error) and build its record."""
-    limits = m.limits
-    max_ops = limits.max_opcodes
-    max_stack = limits.max_stack_depth
-    deadline = m.deadline
+    max_ops = m.limits.max_opcodes
     data = m.data
     n_data = len(data)
     stack = m.stack
@@ -190,12 +198,7 @@ def _run(m: Machine) -> StreamRun:
                 # (every handler checks the bounds of its own argument).
                 while True:
                     n = len(seq)
-                    if n >= max_ops:
-                        raise Halt("limit_opcodes", pos, f"max_opcodes={max_ops}")
-                    if time.monotonic() > deadline:
-                        raise Halt("limit_time", pos, "max_seconds reached")
-                    if len(stack) > max_stack:
-                        raise Halt("limit_stack", pos, f"stack deeper than max_stack_depth={max_stack}")
+                    _check_limits(m, pos, n)
                     if len(stack) > m.maxd:
                         m.maxd = len(stack)
                     for _ in range(min(CHECK_EVERY, max_ops - n)):
@@ -206,12 +209,7 @@ def _run(m: Machine) -> StreamRun:
                 while pos < lim:
                     n = len(seq)
                     if not n & (CHECK_EVERY - 1):
-                        if n >= max_ops:
-                            raise Halt("limit_opcodes", pos, f"max_opcodes={max_ops}")
-                        if time.monotonic() > deadline:
-                            raise Halt("limit_time", pos, "max_seconds reached")
-                        if len(stack) > max_stack:
-                            raise Halt("limit_stack", pos, f"stack deeper than max_stack_depth={max_stack}")
+                        _check_limits(m, pos, n)
                     elif n >= max_ops:
                         raise Halt("limit_opcodes", pos, f"max_opcodes={max_ops}")
                     code = data[pos]
