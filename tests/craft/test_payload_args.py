@@ -66,9 +66,10 @@ def test_every_kind_behaviour_and_encoding_is_covered_and_texts_vary(args):
 
 
 def test_python_arguments_compile(args):
-    for a in args:
-        if a.kind == ArgKind.PYTHON:
-            compile(a.text, "<generated>", "exec")  # compiled only, never run
+    python = [a.text for a in args if a.kind == ArgKind.PYTHON]
+    assert python, "the sample holds no Python argument"
+    for text in python:
+        compile(text, "<generated>", "exec")  # compiled only, never run
 
 
 def test_shell_arguments_parse_in_sh_and_bash(args):
