@@ -53,6 +53,7 @@ STEPS: tuple[Step, ...] = (
     Step("ablation_split_protocol", TABLES / "ablation_split_protocol.py"),
     Step("ablation_supervised_vs_unsupervised", TABLES / "ablation_supervised_vs_unsupervised.py"),
     Step("robustness", REPO / "experiments" / "run_robustness.py", kind="hydra"),
+    Step("notebooks", REPO / "experiments" / "run_notebooks.py", kind="notebooks"),
     Step("readme", TABLES / "readme.py"),
 )
 
@@ -72,7 +73,7 @@ def step_command(step: Step, args: argparse.Namespace, out: Path) -> list[str]:
     cmd += ["--out", str(out)]
     if args.small:
         cmd.append("--small")
-    if args.tracking_uri and step.kind == "table":
+    if args.tracking_uri and step.kind in ("table", "notebooks"):  # notebook 02 reads the run's store
         cmd += ["--tracking-uri", args.tracking_uri]
     if args.models_dir and step.kind == "table":
         cmd += ["--models-dir", args.models_dir]

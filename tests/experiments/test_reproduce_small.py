@@ -45,7 +45,7 @@ def _run(out: Path) -> Path:
         "--skip", "robustness", "--scanners", "picklescan,fickling,ours",
     ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert "reproduce_all: 13 steps" in proc.stdout, proc.stdout + proc.stderr
+    assert "reproduce_all: 14 steps" in proc.stdout, proc.stdout + proc.stderr
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return out
 
@@ -59,7 +59,7 @@ def test_reproduce_small_writes_every_table(reproduced: Path) -> None:
             assert path.is_file() and path.stat().st_size > 0, f"{path.name} missing or empty"
         assert "|---" in (reproduced / f"{stem}.md").read_text(encoding="utf-8"), f"{stem}.md has no table"
     log = (reproduced / "reproduce_log.md").read_text(encoding="utf-8")
-    assert log.count("| ok |") == 13, log
+    assert log.count("| ok |") == 14, log
 
 
 @pytest.mark.slow
