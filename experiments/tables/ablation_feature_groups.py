@@ -26,7 +26,7 @@ from safepickle_bench.reporting.results_figures import grouped_bars
 from safepickle_bench.reporting.tables import caption, num, pct, write_table
 
 SCRIPT = "experiments/tables/ablation_feature_groups.py"
-OTHER_GROUPS = ("structure", "imports", "strings", "ngrams")
+OTHER_GROUPS = ("structure", "imports", "strings", "ngrams", "calls")
 FEATURE_SETS: tuple[tuple[str, str], ...] = (
     ("opcodes", "paper: opcodes only"),
     *((f"opcodes+{g}", f"opcodes + {g}") for g in OTHER_GROUPS),

@@ -1,8 +1,8 @@
 """Features: turn an `Analysis` into one fixed-length numeric row with named columns in named groups.
 
 Groups of `all` (`GROUPS`, canonical column order): `opcodes` (the paper's normalised opcode-frequency vector),
-`structure`, `imports` (taxonomy in import_taxonomy.yaml), `strings`, `ngrams`; optional groups selected by name
-(`OPTIONAL_GROUPS`): `calls` (what each call does; allow-list in call_allowlist.yaml). Columns are named
+`structure`, `imports` (taxonomy in import_taxonomy.yaml), `strings`, `ngrams`, `calls` (what each call does,
+never which name it has; allow-list in call_allowlist.yaml). Columns are named
 `<group>__<name>`; COLUMNS.md lists and describes every one.
 
 Names are imported on first use: scoring one file needs the featurizer, not the corpus extraction (pandas,
@@ -21,11 +21,9 @@ if TYPE_CHECKING:
     from safepickle_bench.features.registry import (
         FEATURE_VERSION,
         GROUPS,
-        OPTIONAL_GROUPS,
         column_descriptions,
         feature_columns,
         feature_groups,
-        feature_version,
         featurize,
         featurize_array,
         resolve_groups,
@@ -40,8 +38,6 @@ _HOMES: dict[str, str] = {
     "dangerous_findings": "imports",
     "FEATURE_VERSION": "registry",
     "GROUPS": "registry",
-    "OPTIONAL_GROUPS": "registry",
-    "feature_version": "registry",
     "column_descriptions": "registry",
     "feature_columns": "registry",
     "feature_groups": "registry",
@@ -57,7 +53,6 @@ __all__ = [
     "FEATURE_VERSION",
     "FeatureConfig",
     "GROUPS",
-    "OPTIONAL_GROUPS",
     "STATS",
     "Taxonomy",
     "column_descriptions",
@@ -65,7 +60,6 @@ __all__ = [
     "extract",
     "feature_columns",
     "feature_groups",
-    "feature_version",
     "featurize",
     "featurize_array",
     "file_sha256",

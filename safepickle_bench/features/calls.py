@@ -26,8 +26,6 @@ from safepickle_bench.features.strings import IP_RE, SHELL_RE, URL_RE, shannon_e
 from safepickle_bench.features.taxonomy import BENIGN, load_taxonomy
 
 NAME = "calls"
-CALLS_VERSION = 1
-"""Version of this group's column definitions (part of the feature cache key when the group is extracted)."""
 
 CALLEE_CLASSES: tuple[str, ...] = (
     "allowlisted", "dangerous", "known_namespace", "stdlib", "main", "third_party", "unresolved",

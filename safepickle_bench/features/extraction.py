@@ -23,10 +23,8 @@ from safepickle_bench.features.call_allowlist import ALLOWLIST_PATH
 from safepickle_bench.features.registry import (
     FEATURE_VERSION,
     GROUPS,
-    OPTIONAL_GROUPS,
     feature_columns,
     feature_groups,
-    feature_version,
     featurize_array,
     resolve_groups,
 )
@@ -195,12 +193,11 @@ def extract(
     n_cached = 0
 
     if cache:
-        # every group of `all` is cached (plus the optional groups asked for), so any selection reuses the rows
-        cached_groups = GROUPS + tuple(g for g in OPTIONAL_GROUPS if g in resolved)
+        # every group is cached, so any selection reuses the rows
+        cached_groups = GROUPS
         all_columns = feature_columns(cached_groups)
         select = np.array([all_columns.index(c) for c in columns], dtype=np.intp)
-        version = FEATURE_VERSION if cached_groups == GROUPS else feature_version(cached_groups)
-        store = FeatureCache(cache_dir, cache_key(version, limits, _analyzer_version()), all_columns)
+        store = FeatureCache(cache_dir, cache_key(FEATURE_VERSION, limits, _analyzer_version()), all_columns)
         cached = store.load()
         shas = []
         for p in path_strs:

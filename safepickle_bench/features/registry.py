@@ -13,9 +13,9 @@ import numpy as np
 from safepickle_bench.analysis.result import Analysis
 from safepickle_bench.features import calls, imports, ngrams, opcode_frequency, strings, structure
 
-FEATURE_VERSION = 2
-"""Bump when any column's definition, the taxonomy or the column set of the `all` groups changes (part of the
-cache key). Optional groups carry a version of their own (`GROUP_VERSIONS`)."""
+FEATURE_VERSION = 3
+"""Bump when any column's definition, the taxonomy, the call allow-list or the column set of the groups changes
+(part of the feature cache key and of every exported model's metadata)."""
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,10 @@ def _group(module: ModuleType) -> FeatureGroup:
 REGISTRY: dict[str, FeatureGroup] = {
     g.name: g for g in map(_group, (opcode_frequency, structure, imports, strings, ngrams, calls))
 }
-GROUPS: tuple[str, ...] = ("opcodes", "structure", "imports", "strings", "ngrams")
-"""The groups of `all` (None or "all" selects them), in the canonical column order."""
-OPTIONAL_GROUPS: tuple[str, ...] = ("calls",)
-"""Registered groups selected only by name (not part of `all` yet), after GROUPS in column order."""
-KNOWN_GROUPS: tuple[str, ...] = GROUPS + OPTIONAL_GROUPS
-GROUP_VERSIONS: dict[str, int] = {"calls": calls.CALLS_VERSION}
-"""Version of each optional group's columns (part of the cache key when the group is extracted)."""
-if set(REGISTRY) != set(KNOWN_GROUPS):  # pragma: no cover - a registered group must be placed in the order
-    raise ImportError("feature groups changed: update GROUPS / OPTIONAL_GROUPS")
+GROUPS: tuple[str, ...] = ("opcodes", "structure", "imports", "strings", "ngrams", "calls")
+"""Every group, in the canonical column order (None or "all" selects them all)."""
+if set(REGISTRY) != set(GROUPS):  # pragma: no cover - a registered group must be placed in the order
+    raise ImportError("feature groups changed: update GROUPS")
 ERROR_COLUMN = "structure__error"
 
 
@@ -61,16 +56,11 @@ def resolve_groups(groups: str | Iterable[str] | None = None) -> tuple[str, ...]
         elif g in REGISTRY:
             wanted.add(g)
         else:
-            raise ValueError(f"unknown feature group {g!r}; known: {', '.join(KNOWN_GROUPS)}")
+            raise ValueError(f"unknown feature group {g!r}; known: {', '.join(GROUPS)}")
     if not wanted:
         raise ValueError("no feature group selected")
-    return tuple(g for g in KNOWN_GROUPS if g in wanted)
+    return tuple(g for g in GROUPS if g in wanted)
 
-
-def feature_version(groups: str | Iterable[str] | None = None) -> str:
-    """Return the version of a selection's columns: FEATURE_VERSION, plus `+<group><version>` per optional group."""
-    extra = [f"+{g}{GROUP_VERSIONS[g]}" for g in resolve_groups(groups) if g in GROUP_VERSIONS]
-    return f"{FEATURE_VERSION}{''.join(extra)}"
 
 
 @lru_cache(maxsize=64)
@@ -91,7 +81,7 @@ def feature_groups(groups: str | Iterable[str] | None = None) -> dict[str, list[
 
 def column_descriptions() -> dict[str, str]:
     """Return a one-line description of every column of every group."""
-    return {c: REGISTRY[g].descriptions[c] for g in KNOWN_GROUPS for c in REGISTRY[g].columns}
+    return {c: REGISTRY[g].descriptions[c] for g in GROUPS for c in REGISTRY[g].columns}
 
 
 @lru_cache(maxsize=64)

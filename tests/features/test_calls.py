@@ -27,7 +27,7 @@ from safepickle_bench.analysis import analyze_bytes
 from safepickle_bench.craft.gadget_names import GadgetKind, generate_names
 from safepickle_bench.craft.payload_args import ArgKind, Encoding, make_payload_arg
 from safepickle_bench.craft.payloads import Build, Call, Dct, Glob, Lst, NewObj, attr, render, wrap_stream
-from safepickle_bench.features import GROUPS, OPTIONAL_GROUPS, feature_columns, featurize, resolve_groups
+from safepickle_bench.features import GROUPS, feature_columns, featurize, resolve_groups
 from safepickle_bench.features.call_allowlist import load_allowlist, parse_allowlist
 from safepickle_bench.features.calls import COLUMNS, callee_class, compute, reexport_kind
 from safepickle_bench.features.taxonomy import load_taxonomy
@@ -47,11 +47,12 @@ def _gadget() -> Glob:
     return Glob(name.module_path, name.attr_path)
 
 
-def test_calls_is_registered_outside_all_and_selectable_by_name():
-    assert "calls" in OPTIONAL_GROUPS and "calls" not in GROUPS
+def test_calls_is_part_of_all_and_selectable_by_name():
+    assert GROUPS[-1] == "calls"
     assert resolve_groups("all") == GROUPS
-    assert resolve_groups(["all", "calls"]) == (*GROUPS, "calls")
+    assert resolve_groups(["all", "calls"]) == GROUPS
     assert feature_columns("calls") == list(COLUMNS)
+    assert feature_columns("all")[-len(COLUMNS):] == list(COLUMNS)
 
 
 def test_no_column_names_a_callable():
