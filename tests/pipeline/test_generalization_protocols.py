@@ -109,7 +109,7 @@ def test_experiment_writes_one_row_per_protocol_family_and_method(tiny, tmp_path
     import run_generalization
 
     out = tmp_path / "results"
-    assert run_generalization.main(["--size", "tiny", "--root", str(root), "--out", str(out), "--fast",
+    assert run_generalization.main(["--size", "tiny", "--root", str(root), "--out", str(out), "--fast", "--models", "rf",
                                     "--features", "opcodes", "--scanners", "picklescan,clamav"]) == 0
     frame = pd.read_csv(out / "generalization.csv")
     assert list(frame.columns) == list(RESULT_COLUMNS)
