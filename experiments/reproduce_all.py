@@ -37,9 +37,14 @@ class Step:
     script: Path
     takes_models: bool = False
     kind: str = "table"
+    extra: tuple[str, ...] = ()
+    """Options of this step's own, passed after the shared ones."""
 
 
 STEPS: tuple[Step, ...] = (
+    Step("generalization", REPO / "experiments" / "run_generalization.py", kind="script"),
+    Step("default_detector", REPO / "experiments" / "train_default_detector.py", kind="script",
+         extra=("--compare", "--no-install")),
     Step("main_comparison", TABLES / "main_comparison.py", takes_models=True),
     Step("scanners", REPO / "experiments" / "run_scanners.py", kind="scanners"),
     Step("scanners_vs_best", TABLES / "scanners_vs_best.py"),
@@ -83,6 +88,7 @@ def step_command(step: Step, args: argparse.Namespace, out: Path) -> list[str]:
         cmd += ["--models", args.models]
     if step.name == "ablation_feature_groups" and args.feature_sets:
         cmd += ["--feature-sets", args.feature_sets]
+    cmd += list(step.extra)
     if step.kind == "scanners":  # run_scanners.py takes Hydra overrides after its options
         if args.scanners:
             cmd += ["--scanners", args.scanners]
