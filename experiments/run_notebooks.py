@@ -37,6 +37,7 @@ def notebook_env(small: bool, tracking_uri: str | None) -> dict[str, str]:
         "SAFEPICKLE_DATA_DIR": str(paths.data_dir(REPO)),
         "SAFEPICKLE_TRACKING_URI": tracking_uri or paths.mlflow_uri(REPO),
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "PYTHONWARNINGS": "ignore:IProgress not found",  # tqdm's note that a batch kernel has no widgets
     }
 
 

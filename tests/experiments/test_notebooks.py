@@ -1,8 +1,13 @@
-"""Both notebooks run top to bottom on the small datasets (nbclient), against a throwaway MLflow store that a
-quick small training run and a small scanner run fill, and they are committed without outputs."""
+"""The notebooks run top to bottom (nbclient): the dataset and results notebooks on the small datasets against a
+throwaway MLflow store that a quick small training run and a small scanner run fill, the never-seen-gadget
+notebook on a temporary copy against the shipped detector. They are committed executed, by
+experiments/run_notebooks.py (the reproduce_all step `notebooks`)."""
 
 from __future__ import annotations
 
+import re
+import secrets
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -15,6 +20,9 @@ from safepickle_bench.pipeline.app import run_task
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+COMMITTED_EXECUTED = ("03_never_seen_gadget.ipynb",)
+"""Notebooks whose committed copy must hold the outputs of a full run; the others are committed either executed
+or still empty (before their first full reproduction)."""
 pytestmark = pytest.mark.slow
 
 
@@ -41,13 +49,14 @@ def small_store(tmp_path_factory) -> str:
     return uri
 
 
-def execute(path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> nbformat.NotebookNode:
-    """Run a notebook top to bottom in a fresh kernel from the notebooks folder; return it with outputs."""
+def execute(path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+            cwd: Path | None = None) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom in a fresh kernel from `cwd` (default its folder); return it with outputs."""
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=240, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+                   resources={"metadata": {"path": str(cwd or path.parent)}}).execute()
     return nb
 
 
@@ -69,14 +78,26 @@ def images_of(nb: nbformat.NotebookNode) -> int:
     return sum("image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
 
 
-def test_notebooks_are_committed_without_outputs_and_read_parameters_first():
-    assert [p.name for p in NOTEBOOKS] == ["01_explore_dataset.ipynb", "02_results.ipynb"]
+def executed_top_to_bottom(nb: nbformat.NotebookNode) -> bool:
+    """Return True when every code cell ran, in order, in one kernel, and no cell raised."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    counts = [c.get("execution_count") for c in code]
+    errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    return counts == list(range(1, len(code) + 1)) and not errors
+
+
+def test_notebooks_read_parameters_first_and_are_committed_executed_or_empty():
+    assert [p.name for p in NOTEBOOKS] == ["01_explore_dataset.ipynb", "02_results.ipynb", "03_never_seen_gadget.ipynb"]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
-        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path.name
         assert "parameters" in code[0].metadata.get("tags", []), path.name
         assert "os.environ.get(" in code[0].source, path.name
+        empty = all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+        if path.name in COMMITTED_EXECUTED:
+            assert executed_top_to_bottom(nb), f"{path.name} is not committed executed top to bottom"
+        else:
+            assert empty or executed_top_to_bottom(nb), f"{path.name} is committed half executed or with an error"
 
 
 def test_explore_notebook_runs_and_disassembles_each_payload_family(monkeypatch, tmp_path):
@@ -105,3 +126,24 @@ def test_results_notebook_redraws_tables_and_figures_from_mlflow(monkeypatch, sm
     assert "1 scanner runs at size small" in text
     assert "picklescan" in text and "fickling" in text
     assert images_of(nb) >= 4  # F1 bars, ROC/PR, scanner F1 bars, latency bars
+
+
+def test_gadget_notebook_flags_a_never_seen_gadget_in_a_real_carrier_and_not_the_carrier(monkeypatch, tmp_path):
+    copy = tmp_path / "03_never_seen_gadget.ipynb"
+    shutil.copy(REPO / "notebooks" / copy.name, copy)
+    seed = secrets.randbits(32) or 1  # a fresh draw every run; the message says how to replay it
+    nb = execute(copy, monkeypatch, {"SAFEPICKLE_NB_SEED": str(seed), "SAFEPICKLE_DATA_DIR": str(REPO / "data")},
+                 cwd=tmp_path)
+    text = text_of(nb)
+    replay = f"replay with SAFEPICKLE_NB_SEED={seed}"
+    assert replay in text
+    gadget = re.search(r"^gadget +(\S+)$", text, re.MULTILINE)
+    assert gadget, text[:2000]
+    called = rf"^ +{re.escape(gadget[1])} .*\[(?:REDUCE|NEWOBJ|NEWOBJ_EX|INST|OBJ|BUILD) @\d+\]$"
+    assert re.search(called, text, re.MULTILINE), (replay, text[:4000])  # `analyze` lists the gadget's call
+    assert "absent from every list: yes" in text, replay
+    assert "namespace of the package: test" in text, replay
+    verdicts = dict(re.findall(r"^(injected file|clean carrier): (malicious|benign|error) \(score", text, re.MULTILINE))
+    assert verdicts.get("clean carrier") == "benign", (replay, verdicts)
+    assert verdicts.get("injected file") == "malicious", (replay, gadget[1], re.findall(r"^(?:what|route) .*$", text,
+                                                                                        re.MULTILINE), verdicts)
