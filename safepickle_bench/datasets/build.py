@@ -51,6 +51,10 @@ class Preset:
     standalone: float
     families_per_namespace: int = 0
     """Samples of each generalisation family per name namespace (the `generalization` dataset only)."""
+    memoized_share: float = 0.0
+    """Share of stand-alone payload pickles written with the memo stores `pickle.dumps` would write."""
+    optimized_share: float = 0.0
+    """Share of one-stream benign pickles rewritten without unused memo stores (`pickletools.optimize`)."""
 
 
 SIZES_FILE = Path(__file__).with_name("sizes.yaml")
@@ -193,6 +197,34 @@ def build_benign(name: str, target: int, root: Path, seed: int, n_jobs: int) -> 
         log.warning("%s: %d producer calls failed", name, failures)
     return rows
 
+def optimize_benign(rows: list[dict[str, Any]], root: Path, share: float, seed: int) -> int:
+    """Rewrite a `share` of the one-stream benign pickles without unused memo stores; return how many.
+
+    The oracle confirms them afterwards like every benign file (an optimised file that no longer loads is
+    dropped, never kept)."""
+    from safepickle_bench.craft.writer_style import strip_unused_memo
+
+    if share <= 0:
+        return 0
+    rng = random.Random(f"optimize|{seed}")
+    done = 0
+    for row in sorted(rows, key=lambda r: r["path"]):
+        if row["container"] != "pickle" or row["loader"] not in ONE_STREAM_LOADERS or rng.random() >= share:
+            continue
+        path = root / row["path"]
+        try:
+            path.write_bytes(strip_unused_memo(path.read_bytes()))
+        except Exception as exc:  # a file pickletools cannot re-read stays as its producer wrote it
+            log.warning("could not optimise %s: %s", row["path"], exc)
+            continue
+        row["kind"] = f"{row['kind']}+optimized"
+        done += 1
+    return done
+
+
+ONE_STREAM_LOADERS = frozenset({"pickle", "pickle_syspath"})
+"""Loaders that read exactly one pickle stream from the file (what `pickletools.optimize` keeps)."""
+
 # ---------------------------------------------------------------- malicious samples
 def _injectable(name: str, carriers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The carriers payloads may be injected into: all of them, except (in `generalization`) files that load
@@ -220,6 +252,7 @@ def build_malicious(
     """Inject payloads into confirmed carriers (and write stand-alone payload pickles); return rows."""
     from safepickle_bench.craft.injection import INJECTIONS, inject
     from safepickle_bench.craft.payloads import PAYLOAD_FAMILIES, build_payload
+    from safepickle_bench.craft.writer_style import memoize_like_pickler
 
     rng = np.random.default_rng([seed, _salt(name), 1])
     prng = random.Random(int(rng.integers(2**63)))  # the payload/injection API draws from random.Random
@@ -239,7 +272,9 @@ def build_malicious(
             fname = str(rng.choice(["pytorch_model.bin", "model.pkl", "model.pt", "model.ckpt", "data.pkl"]))
             out = root / "files" / folder / fname
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(payload.stream(protocol))
+            data = payload.stream(protocol)
+            memoize = preset.memoized_share > 0 and prng.random() < preset.memoized_share  # no draw when 0: hf stays
+            out.write_bytes(memoize_like_pickler(data) if memoize else data)
             loader = "pickle" if fname.endswith(".pkl") else "torch"
             rows.append({"path": f"files/{folder}/{fname}", "label": 1, "group": f"{name}:{folder}",
                          "producer": "payload", "kind": "standalone_payload", "container": "pickle",
@@ -342,6 +377,7 @@ def build_dataset(name: str, size: str, data_dir: Path, seed: int = 0, n_jobs: i
     else:
         t = time.perf_counter()
         generated = build_benign(name, preset.benign, staging, seed, n_jobs)
+        optimize_benign(generated, staging, preset.optimized_share, seed)
         timings["generate_benign"] = time.perf_counter() - t
         t = time.perf_counter()
         benign, lost = _confirm(generated, staging, f"{name} benign", n_jobs)
@@ -361,7 +397,7 @@ def build_dataset(name: str, size: str, data_dir: Path, seed: int = 0, n_jobs: i
         annotate_namespaces(benign, staging)
         t = time.perf_counter()
         families, lost = build_family_rows(name, preset.families_per_namespace, _injectable(name, benign),
-                                           staging, seed)
+                                           staging, seed, preset.memoized_share)
         dropped += lost
         timings["generate_and_prove_families"] = time.perf_counter() - t
     benign, duplicates = _drop_duplicate_benign(benign, [*malicious[: preset.malicious or None], *families],

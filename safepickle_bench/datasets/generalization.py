@@ -82,6 +82,7 @@ def build_generalization_samples(
     protocols: Sequence[int] = (0, 1, 2, 3, 4, 5),
     injected_share: float = 0.5,
     nested_share: float = 0.0,
+    memoized_share: float = 0.0,
     carrier_kinds: Sequence[str] = CARRIER_KINDS,
     carriers: Mapping[str, Carrier] | None = None,
     prove: bool = True,
@@ -94,7 +95,8 @@ def build_generalization_samples(
     carrier's protocol (a payload no injection mode can carry is written stand-alone instead); `carriers`
     gives the carrier of a kind instead of `make_carrier` (e.g. a dataset's confirmed benign files, keyed by
     path: the row's `carrier` names the key of the carrier used, empty for a stand-alone sample); a share
-    `nested_share` wraps the payload in `pickle.loads` of its encoded stream. With `prove`
+    `nested_share` wraps the payload in `pickle.loads` of its encoded stream; a share `memoized_share` of the
+    stand-alone ones carries the memo stores `pickle.dumps` would write. With `prove`
     the oracle loads every sample (its sidecar package on sys.path) and a sample whose load does not reach
     one of its payload's events is deleted with its package and counted in `dropped`, never kept.
     """
@@ -117,7 +119,7 @@ def build_generalization_samples(
                     carrier_of[sample.path] = kind
             if sample is None:
                 fp = _payload(family, ctx, protocols[i % len(protocols)], i, nested_share)
-                sample = write_sample(folder, fp, namespace, rng)
+                sample = write_sample(folder, fp, namespace, rng, memoize=rng.random() < memoized_share)
             written.append(sample)
     build = GeneralizationBuild([], [])
     results = confirm([(s.path, s.loader) for s in written], timeout=timeout) if prove else [None] * len(written)

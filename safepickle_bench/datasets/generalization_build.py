@@ -48,7 +48,8 @@ def _carrier(root: Path, row: dict[str, Any]) -> Carrier:
 
 
 def build_family_rows(
-    name: str, per_namespace: int, carriers: list[dict[str, Any]], root: Path, seed: int
+    name: str, per_namespace: int, carriers: list[dict[str, Any]], root: Path, seed: int,
+    memoized_share: float = 0.0,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Write and prove `per_namespace` samples of every new family in every namespace under `root/files/`.
 
@@ -63,7 +64,7 @@ def build_family_rows(
         chosen = {path: _carrier(root, by_path[path]) for path in wanted}
         build = build_generalization_samples(
             root, seed, per_namespace, namespace, injected_share=INJECTED_SHARE if chosen else 0.0,
-            nested_share=NESTED_SHARE, carrier_kinds=tuple(chosen), carriers=chosen, write_manifest_file=False,
+            nested_share=NESTED_SHARE, memoized_share=memoized_share, carrier_kinds=tuple(chosen), carriers=chosen, write_manifest_file=False,
         )
         for row in build.rows:
             carrier = by_path.get(row["carrier"])

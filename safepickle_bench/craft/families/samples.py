@@ -13,6 +13,7 @@ from safepickle_bench.craft.families.carriers import Carrier
 from safepickle_bench.craft.families.common import FamilyPayload
 from safepickle_bench.craft.gadget_package import write_gadget_package
 from safepickle_bench.craft.injection import detect_container, inject, loader_for
+from safepickle_bench.craft.writer_style import memoize_like_pickler
 
 PACKAGE_DIR = "pkgs"
 """Folder, beside the sample, holding its throwaway gadget package."""
@@ -42,8 +43,12 @@ class WrittenSample:
 
 
 def write_sample(folder: Path, fp: FamilyPayload, namespace: str | None, rng: random.Random,
-                 carrier: Carrier | None = None, injection: str = "standalone") -> WrittenSample:
+                 carrier: Carrier | None = None, injection: str = "standalone",
+                 memoize: bool = False) -> WrittenSample:
     """Write the sample (and its package + sidecar when it needs one) into a fresh `folder`; describe it.
+
+    With `memoize`, a stand-alone stream carries the memo stores `pickle.dumps` would write
+    (`writer_style.memoize_like_pickler`).
 
     Raises ValueError when the injection cannot carry the payload (e.g. a memo-aliased payload anywhere but
     at the start of a stream, or a combination `craft.injection` refuses).
@@ -53,6 +58,8 @@ def write_sample(folder: Path, fp: FamilyPayload, namespace: str | None, rng: ra
     if carrier is None or injection == "standalone":
         name = rng.choice(STANDALONE_NAMES)
         data, container, loader, injection = payload.stream(), "pickle", "pickle", "standalone"
+        if memoize:
+            data = memoize_like_pickler(data)
     else:
         container = detect_container(carrier.data)
         if payload.memo and not (injection == "second_stream" and container == "pickle"):
