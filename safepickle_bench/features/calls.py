@@ -152,9 +152,15 @@ def reexport_kind(qualname: str) -> int:
     return found
 
 
-def _python_like(text: str) -> bool:
-    """Return whether text parses as Python holding an import, a call of an attribute/result/subscript, or two
-    calls (parsed only: nothing is compiled or run)."""
+_STATEMENTS = (ast.Try, ast.With, ast.For, ast.While, ast.If, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+               ast.Assign, ast.AugAssign, ast.Lambda)
+"""Statements that, beside a call, make a text a program rather than one expression."""
+
+
+def _python_like(text: str, depth: int = 2) -> bool:
+    """Return whether text parses as Python holding an import, a call of an attribute/result/subscript, two
+    calls, a call beside a statement (try, with, loop, assignment, def, lambda...), or a call whose string
+    argument is such Python itself (parsed only: nothing is compiled or run)."""
     if len(text) < 6 or ("(" not in text and "import" not in text):
         return False
     try:
@@ -168,14 +174,22 @@ def _python_like(text: str) -> bool:
         except Exception:
             return False
     calls = 0
+    statements = False
     for n, node in enumerate(ast.walk(tree)):
         if n > MAX_AST_NODES:
             break
         if isinstance(node, ast.Import | ast.ImportFrom):
             return True
+        if isinstance(node, _STATEMENTS):
+            statements = True
+            if calls:
+                return True
         if isinstance(node, ast.Call):
             calls += 1
-            if isinstance(node.func, ast.Attribute | ast.Call | ast.Subscript) or calls >= 2:
+            if isinstance(node.func, ast.Attribute | ast.Call | ast.Subscript) or calls >= 2 or statements:
+                return True
+            if depth > 0 and any(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                                 and _python_like(a.value, depth - 1) for a in node.args):
                 return True
     return False
 
