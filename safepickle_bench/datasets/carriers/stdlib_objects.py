@@ -336,8 +336,42 @@ def make_fix_imports_pickle(rng: np.random.Generator, out_dir: Path) -> list[Car
     return [CarrierFile(name, f"stdlib_config_compat_p{protocol}", "pickle", "pickle")]
 
 
+def make_single_value(rng: np.random.Generator) -> Any:  # noqa: ANN401 - any picklable value
+    """Return one small value as scripts pickle on its own: a score, a count, a label list, a flag, a date."""
+    kind = int(rng.integers(9))
+    if kind == 0:
+        return float(round(rng.uniform(0, 1), int(rng.integers(2, 8))))
+    if kind == 1:
+        return int(rng.integers(-10, 10**int(rng.integers(1, 12))))
+    if kind == 2:
+        return _pick(rng, (True, False, None))
+    if kind == 3:
+        return _pick(rng, _MODELS + _TASKS)
+    if kind == 4:
+        return [f"label_{i}" for i in range(int(rng.integers(1, 6)))]
+    if kind == 5:
+        return tuple(int(v) for v in rng.integers(1, 512, int(rng.integers(1, 4))))
+    if kind == 6:
+        return {_pick(rng, ("best", "epoch", "step", "acc", "loss")): float(round(rng.uniform(0, 1), 4))}
+    if kind == 7:
+        return bytes(rng.integers(0, 256, int(rng.integers(1, 24)), dtype=np.uint8).tobytes())
+    makers = _value_makers()
+    names = sorted(makers)
+    return makers[names[int(rng.integers(len(names)))]](rng)
+
+
+def make_single_value_pickle(rng: np.random.Generator, out_dir: Path) -> list[CarrierFile]:
+    """`pickle.dump` of ONE small value (a few opcodes: as small as a payload) at a protocol from 0 to 5."""
+    protocol = int(rng.integers(0, 6))
+    name = _pick(rng, ("best_score.pkl", "labels.pkl", "step.pkl", "classes.pickle", "threshold.p", "value.pkl",
+                       "last_epoch.pkl", "vocab_size.pkl"))
+    (out_dir / name).write_bytes(pickle.dumps(make_single_value(rng), protocol=protocol))
+    return [CarrierFile(name, f"stdlib_single_value_p{protocol}", "pickle", "pickle")]
+
+
 PRODUCERS = [
     Producer("stdlib.config", make_stdlib_pickle, weight=1.0),
+    Producer("stdlib.single_value", make_single_value_pickle, weight=1.0),
     Producer("stdlib.py2_config", make_py2_pickle, weight=0.5),
     Producer("stdlib.compat_config", make_fix_imports_pickle, weight=0.5),
 ]

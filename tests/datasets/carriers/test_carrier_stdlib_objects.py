@@ -15,7 +15,8 @@ def test_stdlib_config_files_are_reproducible_analysed_and_load_without_dangerou
     produced, analyzer_reads, oracle_loads_clean
 ):
     files = produced(stdlib_objects.PRODUCERS, 4)
-    assert {f.kind.rsplit("_p", 1)[0] for _, f in files} == {"stdlib_config", "py2_config", "stdlib_config_compat"}
+    assert {f.kind.rsplit("_p", 1)[0] for _, f in files} == {"stdlib_config", "py2_config", "stdlib_config_compat",
+                                                             "stdlib_single_value"}
     analyzer_reads([p for p, _ in files])
     oracle_loads_clean([(p, f.loader) for p, f in files])
 
@@ -40,3 +41,13 @@ def test_compat_protocols_name_modules_as_python2_did(tmp_path):
         (file,) = stdlib_objects.make_fix_imports_pickle(np.random.default_rng(seed), folder)
         seen += (folder / file.name).read_bytes()
     assert b"c__builtin__\n" in seen and b"ccopy_reg\n_reconstructor\n" in seen
+
+
+def test_single_values_are_as_small_as_a_payload(tmp_path):
+    sizes = []
+    for seed in range(60):
+        folder = tmp_path / str(seed)
+        folder.mkdir()
+        (file,) = stdlib_objects.make_single_value_pickle(np.random.default_rng(seed), folder)
+        sizes.append(sum(1 for _ in pickletools.genops((folder / file.name).read_bytes())))
+    assert min(sizes) <= 3 and np.median(sizes) <= 12  # a handful of opcodes, like a stand-alone payload
