@@ -40,7 +40,7 @@ def test_shipped_detector_is_small_non_pickle_and_records_its_training(meta):
     for name in meta["files"]:
         json.loads((DEFAULT_DETECTOR_DIR / name).read_text(encoding="utf-8"))  # JSON, not a pickle
     training = meta["training"]
-    assert training["dataset"] == "hf" and training["size"] == "full" and len(training["manifest_sha256"]) == 64
+    assert training["dataset"] == "generalization" and training["size"] == "full" and len(training["manifest_sha256"]) == 64
     assert not training["fast"]
     selection = meta["threshold_selection"]
     assert meta["threshold"] == selection["threshold"] and selection["validation_fpr"] <= selection["target_fpr"]
