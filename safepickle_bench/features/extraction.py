@@ -39,13 +39,17 @@ MAX_CHUNK = 256
 
 @lru_cache(maxsize=1)
 def _analyzer_version() -> str:
-    """Return the analyzer's ANALYZER_VERSION when it declares one, else a digest of its source files,
-    plus a digest of the import taxonomy and the call allow-list (all part of the cache key, so stale rows are never served)."""
+    """Return the analyzer's ANALYZER_VERSION when it declares one, else a digest of its source files, plus a
+    digest of the feature modules, the import taxonomy and the call allow-list (all part of the cache key, so a
+    changed column definition never serves stale rows, even when FEATURE_VERSION was not bumped)."""
     import safepickle_bench.analysis as analysis_pkg
 
     declared = getattr(analysis_pkg, "ANALYZER_VERSION", None)
     h = hashlib.sha256(TAXONOMY_PATH.read_bytes())
     h.update(ALLOWLIST_PATH.read_bytes())
+    for src in sorted(Path(__file__).parent.glob("*.py")):  # the feature groups' own code
+        h.update(src.name.encode())
+        h.update(src.read_bytes())
     if declared is None:
         folder = Path(analysis_pkg.__file__).parent
         for src in sorted(folder.rglob("*.py")):  # every module of the analyzer, subpackages included
