@@ -31,11 +31,15 @@ class ThresholdChoice:
 def choose_threshold(
     scores: np.ndarray, y: np.ndarray, target_fpr: float = DEFAULT_TARGET_FPR, method: str = "validation scores"
 ) -> ThresholdChoice:
-    """Return the smallest threshold whose FPR on the benign validation rows is <= target_fpr.
+    """Return the threshold with the widest margin among those whose benign validation FPR is <= target_fpr
+    and whose validation recall is the highest such a threshold reaches.
 
     A file is malicious when its score >= threshold. With n benign scores, at most k = floor(target_fpr * n)
-    of them may reach the threshold, so it sits just above the (k+1)-th highest benign score (the next float
-    up): any lower threshold flags one benign file too many. Recall is measured on the malicious rows."""
+    of them may reach it, so the lowest admissible threshold `lo` sits just above the (k+1)-th highest benign
+    score; it catches every malicious score >= lo, the lowest of which is `hi`. Every threshold in (lo, hi]
+    has the same validation recall and an FPR no higher, so the choice is their midpoint: as far from the
+    benign scores it must clear as from the malicious scores it must keep, which leaves room for the shift
+    between validation files and files never seen (lo itself when no malicious score reaches it)."""
     s = np.asarray(scores, dtype=np.float64).ravel()
     labels = np.asarray(y).ravel().astype(np.int64)
     if len(s) != len(labels):
@@ -49,7 +53,9 @@ def choose_threshold(
     if not len(benign):
         raise ValueError("choosing a threshold for a target FPR needs benign validation files")
     allowed = math.floor(target_fpr * len(benign) + 1e-9)  # < len(benign) since target_fpr < 1
-    threshold = float(np.nextafter(benign[allowed], np.inf))
+    lo = float(np.nextafter(benign[allowed], np.inf))
+    caught = malicious[malicious >= lo]
+    threshold = lo if not len(caught) else lo + (float(caught.min()) - lo) / 2
     return ThresholdChoice(
         threshold=threshold,
         target_fpr=float(target_fpr),

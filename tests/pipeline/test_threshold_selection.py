@@ -1,4 +1,4 @@
-"""The exported decision threshold: the smallest one whose validation FPR meets the target, recorded in
+"""The exported decision threshold: the widest-margin one whose validation FPR meets the target, recorded in
 detector.json and MLflow, used by the loader (older exports fall back to 0.5 with a warning)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _fpr(scores: np.ndarray, y: np.ndarray, t: float) -> float:
 
 
 @pytest.mark.parametrize("target", [0.0, 0.01, 0.05, 0.2])
-def test_threshold_is_the_smallest_meeting_the_target_fpr(target):
+def test_threshold_meets_the_target_fpr_with_the_best_recall_any_admissible_threshold_has(target):
     rng = np.random.default_rng(1)
     y = np.r_[np.zeros(400, int), np.ones(100, int)]
     scores = np.r_[rng.beta(1, 6, 400), rng.beta(6, 1, 100)]
@@ -34,9 +34,17 @@ def test_threshold_is_the_smallest_meeting_the_target_fpr(target):
     assert _fpr(scores, y, choice.threshold) <= target
     assert choice.validation_fpr == _fpr(scores, y, choice.threshold)
     assert choice.validation_recall == float(np.mean(scores[y == 1] >= choice.threshold))
-    below = np.nextafter(choice.threshold, -np.inf)
-    assert _fpr(scores, y, below) > target  # one step lower flags a benign file too many
+    admissible = [t for t in np.unique(scores) if _fpr(scores, y, t) <= target]
+    assert choice.validation_recall == max(float(np.mean(scores[y == 1] >= t)) for t in admissible)
     assert (choice.n_benign, choice.n_malicious, choice.target_fpr) == (400, 100, target)
+
+
+def test_threshold_sits_midway_between_the_benign_scores_it_clears_and_the_malicious_it_keeps():
+    y = np.array([0] * 100 + [1] * 4)
+    scores = np.r_[np.linspace(0.0, 0.05, 100), [0.5, 0.7, 0.9, 0.95]]
+    choice = choose_threshold(scores, y, 0.0)  # lo just above 0.05, the lowest malicious score 0.5
+    assert choice.threshold == pytest.approx((0.05 + 0.5) / 2)
+    assert choice.validation_fpr == 0.0 and choice.validation_recall == 1.0
 
 
 def test_tied_benign_scores_push_the_threshold_above_the_tie():
