@@ -86,3 +86,30 @@ def test_same_seed_gives_same_files(tmp_path):
     key = ["path", "sha256", "label", "group", "producer", "injection", "payload_family"]
     pd.testing.assert_frame_equal(first[key].reset_index(drop=True), second[key].reset_index(drop=True))
     assert first["sha256"].nunique() == len(first)  # and no two samples collapse into the same bytes
+
+
+def test_optimised_benign_pickles_lose_unused_memo_stores_and_still_hold_the_same_value(tmp_path):
+    import pickle
+    import pickletools
+
+    from safepickle_bench.datasets.build import optimize_benign
+
+    rows = []
+    for i in range(40):
+        path = tmp_path / f"f{i}.pkl"
+        path.write_bytes(pickle.dumps({"step": i, "labels": ["a", "b"], "lr": 0.1}, protocol=i % 6))
+        rows.append({"path": path.name, "container": "pickle", "loader": "pickle", "kind": "config"})
+    rows.append({"path": "multi.pkl", "container": "pickle", "loader": "pickle_multi", "kind": "config"})
+    (tmp_path / "multi.pkl").write_bytes(pickle.dumps([1]) + pickle.dumps([2]))
+    before = {r["path"]: (tmp_path / r["path"]).read_bytes() for r in rows}
+    assert optimize_benign(rows, tmp_path, 0.0, seed=0) == 0
+    done = optimize_benign(rows, tmp_path, 0.5, seed=0)
+    assert 5 < done < 35
+    changed = [r for r in rows if r["kind"].endswith("+optimized")]
+    assert len(changed) == done and all(r["loader"] == "pickle" for r in changed)
+    memo = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
+    for r in changed:
+        data = (tmp_path / r["path"]).read_bytes()
+        assert not any(op.name in memo for op, _a, _p in pickletools.genops(data))
+        assert pickle.loads(data) == pickle.loads(before[r["path"]])  # our own generated test bytes
+    assert (tmp_path / "multi.pkl").read_bytes() == before["multi.pkl"]  # a two-stream file is left alone

@@ -10,11 +10,14 @@ import collections
 import datetime
 import decimal
 import fractions
+import http
 import io
+import ipaddress
 import pickle
 import random
 import re
 import time
+import urllib.parse
 import uuid
 import zlib
 
@@ -170,8 +173,20 @@ def _library_objects() -> list[object]:
         re.compile("a+"), array.array("i", [1, 2]), complex(1, 2), {1, 2}, frozenset([1]), bytearray(b"x"),
         slice(1, 2), range(3), b"bytes", np.arange(6).reshape(2, 3), np.float32(1.5), np.dtype("f4"),
         np.ma.masked_array([1, 2], mask=[0, 1]), np.random.RandomState(0),
+        urllib.parse.urlsplit("http://127.0.0.1:9/x"), urllib.parse.urlparse("https://127.0.0.1/a;b?c#d"),
+        http.HTTPStatus.OK, http.HTTPMethod.GET, time.gmtime(0), ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_address("::1"),
     ]  # fmt: skip
     return objs
+
+
+def test_stdlib_value_types_are_data_not_network():
+    tax = load_taxonomy()
+    for name in ("urllib.parse.SplitResult", "urlparse.SplitResult", "http.HTTPStatus", "ipaddress.IPv4Address",
+                 "time.struct_time"):
+        assert not tax.is_dangerous(tax.categorize(name)), name
+    for name in ("urllib.request.urlopen", "http.client.HTTPConnection", "socket.create_connection"):
+        assert tax.is_dangerous(tax.categorize(name)), name
 
 
 def test_benign_library_pickles_call_only_allow_listed_reconstructors():
