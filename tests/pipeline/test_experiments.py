@@ -74,7 +74,9 @@ def test_every_experiment_config_composes_with_only_overrides(name):
         rc = run_config(cfg)
         assert rc.task == "train" and rc.name == name
         assert rc.model.get("_target_", "").startswith("safepickle_bench.models.")
-        if name.endswith("_hf"):
+        if name == "default_detector":  # the shipped detector: cross-validated on the generalisation set
+            assert rc.test_dataset is None and rc.dataset.name == "generalization"
+        elif name.endswith("_hf"):
             assert rc.test_dataset is None and rc.dataset.name == "hf"
         else:
             assert rc.dataset.name == "hf" and rc.test_dataset is not None
@@ -112,7 +114,7 @@ def test_experiment_runs_on_small_data_and_logs_metrics_artifacts_and_model(name
         assert tags["model_flavour"] == BOOSTED[name]
     export = tmp / "models" / name
     meta = json.loads((export / "detector.json").read_text())
-    assert meta["feature_columns"] and meta["training"]["dataset"] == "hf"
+    assert meta["feature_columns"] and meta["training"]["dataset"] == cfg.dataset.name
     assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in export.iterdir())
     preds = client.download_artifacts(run.info.run_id, "predictions.csv", str(tmp / f"dl_{name}"))
     import pandas as pd
