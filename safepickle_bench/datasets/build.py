@@ -197,6 +197,10 @@ def build_benign(name: str, target: int, root: Path, seed: int, n_jobs: int) -> 
         log.warning("%s: %d producer calls failed", name, failures)
     return rows
 
+ONE_STREAM_LOADERS = frozenset({"pickle", "pickle_syspath"})
+"""Loaders that read exactly one pickle stream from the file (what `pickletools.optimize` keeps)."""
+
+
 def optimize_benign(rows: list[dict[str, Any]], root: Path, share: float, seed: int) -> int:
     """Rewrite a `share` of the one-stream benign pickles without unused memo stores; return how many.
 
@@ -221,9 +225,6 @@ def optimize_benign(rows: list[dict[str, Any]], root: Path, share: float, seed: 
         done += 1
     return done
 
-
-ONE_STREAM_LOADERS = frozenset({"pickle", "pickle_syspath"})
-"""Loaders that read exactly one pickle stream from the file (what `pickletools.optimize` keeps)."""
 
 # ---------------------------------------------------------------- malicious samples
 def _injectable(name: str, carriers: list[dict[str, Any]]) -> list[dict[str, Any]]:

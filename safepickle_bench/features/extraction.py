@@ -198,8 +198,7 @@ def extract(
 
     if cache:
         # every group is cached, so any selection reuses the rows
-        cached_groups = GROUPS
-        all_columns = feature_columns(cached_groups)
+        all_columns = feature_columns(GROUPS)
         select = np.array([all_columns.index(c) for c in columns], dtype=np.intp)
         store = FeatureCache(cache_dir, cache_key(FEATURE_VERSION, limits, _analyzer_version()), all_columns)
         cached = store.load()
@@ -229,7 +228,7 @@ def extract(
         targets += [[i] for i in todo_unhashed]
         pending_shas: list[str] = []
         pending_rows: list[np.ndarray] = []
-        for chunk, rows, ok in _iter_rows(todo_paths, cached_groups, limits, analyzer, n_jobs, backend, progress):
+        for chunk, rows, ok in _iter_rows(todo_paths, GROUPS, limits, analyzer, n_jobs, backend, progress):
             for j, row, good in zip(chunk, rows, ok, strict=True):
                 out[targets[j]] = row[select]
                 if good and j < k:

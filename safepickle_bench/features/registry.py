@@ -62,7 +62,6 @@ def resolve_groups(groups: str | Iterable[str] | None = None) -> tuple[str, ...]
     return tuple(g for g in GROUPS if g in wanted)
 
 
-
 @lru_cache(maxsize=64)
 def _columns_of(resolved: tuple[str, ...]) -> tuple[str, ...]:
     """Return the columns of already-resolved groups (memoised for single-file scanning)."""
