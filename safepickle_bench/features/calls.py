@@ -83,9 +83,9 @@ _SUMMARY: dict[str, str] = {
     "any_discarded": "1 when a non-allow-listed call's result is thrown away",
     "before_data": "non-allow-listed call sites (not engine plumbing) that run before any data object is built",
     "any_before_data": "1 when a non-allow-listed call runs before any data object is built",
-    "unknown_code_callees": "distinct unknown callees (stdlib, `__main__`, third-party, unresolved) called with a code-like or high-entropy argument",
-    "unknown_code_sites": "call sites of an unknown callee with a code-like or high-entropy argument",
-    "dangerous_code_sites": "call sites of a dangerous callee with a code-like or high-entropy argument",
+    "unknown_code_callees": "distinct unknown callees (stdlib, `__main__`, third-party, unresolved) called with (or BUILD with a state holding) a code-like or high-entropy argument",
+    "unknown_code_sites": "call and BUILD sites of an unknown callee with a code-like or high-entropy argument or state",
+    "dangerous_code_sites": "call and BUILD sites of a dangerous callee with a code-like or high-entropy argument or state",
     "unknown_discarded": "call sites of an unknown callee whose result is thrown away",
     "unknown_before_data": "call sites of an unknown callee that run before any data object is built",
     "build_unknown_dict_state": "BUILD sites setting a dict state on an object of a non-allow-listed class",
@@ -302,9 +302,22 @@ def _arg_profile(args: tuple[Any, ...], cache: _TextCache) -> tuple[int, float, 
     return bits, entropy, max_str, max_bytes, total
 
 
+CLASS_FORWARDERS = frozenset({"copyreg.__newobj__", "copyreg.__newobj_ex__", "copyreg._reconstructor"})
+"""Reconstructors whose first argument is the class they build (protocols 0-1 spell NEWOBJ and plain instances
+so): a site of one is read as a call of that class with the remaining arguments."""
+
+
 def _relevant(qualname: str) -> bool:
-    """Return whether a callee's arguments and result matter (every callee but allow-listed reconstructors)."""
-    return callee_class(qualname) != "allowlisted"
+    """Return whether a callee's arguments and result matter (every callee but allow-listed reconstructors;
+    class forwarders too, whose first argument names the real callee)."""
+    return callee_class(qualname) != "allowlisted" or _TAX.normalise(qualname) in CLASS_FORWARDERS
+
+
+def effective_call(site: CallSite) -> tuple[str, tuple[Any, ...]]:
+    """Return the callee and arguments a site really runs (the class a forwarding reconstructor builds)."""
+    if site.args and type(site.args[0]) is Global and _TAX.normalise(site.callable) in CLASS_FORWARDERS:
+        return site.args[0].qual, site.args[1:]
+    return site.callable, site.args
 
 
 def _site_rows(analysis: Analysis) -> list[tuple[CallSite, bool]]:
@@ -314,7 +327,7 @@ def _site_rows(analysis: Analysis) -> list[tuple[CallSite, bool]]:
     for stream in analysis.streams:
         data_seen = False
         for site in call_sites(stream, _relevant):
-            cls_allowed = site.opcode != "BUILD" and callee_class(site.callable) == "allowlisted"
+            cls_allowed = site.opcode != "BUILD" and callee_class(effective_call(site)[0]) == "allowlisted"
             rows.append((site, site.before_data and not data_seen))
             if cls_allowed:
                 data_seen = True
@@ -329,7 +342,8 @@ def compute(analysis: Analysis) -> list[float]:
     unknown_code: set[str] = set()
     unknown_names: set[str] = set()
     for site, before in _site_rows(analysis):
-        cls = callee_class(site.callable)
+        callee, args = effective_call(site)
+        cls = callee_class(callee)
         if site.opcode == "BUILD":
             v[ix["n_build_sites"]] += 1
             if cls == "allowlisted":
@@ -344,13 +358,19 @@ def compute(analysis: Analysis) -> list[float]:
             bits, *_ = _arg_profile(site.args, cache)
             if bits & (_CODE_LIKE | _HIGH_BIT):
                 v[ix["build_code_state"]] += 1
+                # BUILD hands the state to the class's __setstate__: code given to unknown code, as a call's is
+                if cls in _UNKNOWN_CLASSES:
+                    unknown_code.add(callee)
+                    v[ix["unknown_code_sites"]] += 1
+                elif cls == "dangerous":
+                    v[ix["dangerous_code_sites"]] += 1
             continue
         v[ix["n_sites"]] += 1
         v[ix[f"callee_{cls}"]] += 1
         unknown = cls in _UNKNOWN_CLASSES
         if unknown:
-            unknown_names.add(site.callable)
-        rk = reexport_kind(site.callable) if cls not in ("allowlisted", "known_namespace") else 0
+            unknown_names.add(callee)
+        rk = reexport_kind(callee) if cls not in ("allowlisted", "known_namespace") else 0
         if rk:
             v[ix["reexport_path"]] += 1
             if rk == 2:
@@ -360,9 +380,8 @@ def compute(analysis: Analysis) -> list[float]:
         v[ix[_REACH_COLUMN.get(site.reach, "reach_other")]] += 1
         if cls == "allowlisted":
             continue
-        if site.opcode in _CLASS_OPCODES:
+        if site.opcode in _CLASS_OPCODES or callee != site.callable:
             v[ix["class_instantiations"]] += 1
-        args = site.args
         v[ix["max_args"]] = max(v[ix["max_args"]], len(args))
         for a in args:
             v[ix[f"arg_{_kind(a)}"]] += 1
@@ -383,7 +402,7 @@ def compute(analysis: Analysis) -> list[float]:
             v[ix["max_decode_layers"]] = max(v[ix["max_decode_layers"]], site.decode_layers)
         suspicious_arg = bool(bits & (_CODE_LIKE | _HIGH_BIT))
         if suspicious_arg and unknown:
-            unknown_code.add(site.callable)
+            unknown_code.add(callee)
             v[ix["unknown_code_sites"]] += 1
         if suspicious_arg and cls == "dangerous":
             v[ix["dangerous_code_sites"]] += 1
