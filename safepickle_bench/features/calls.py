@@ -7,6 +7,10 @@ arguments, whether string/bytes arguments look like code (Python that parses, wi
 URLs; IP addresses; system paths), their entropy, the decoding layers behind them, whether the result is kept
 in the object graph, and whether the call ran before any data object. Aggregated per file as counts, maxima
 and flags. No column names a callable: names only decide a site's class.
+
+A BUILD on a class that is neither allow-listed nor in a known namespace (an "unvouched BUILD state") hands
+its state to that class's own `__setstate__`: the state is read as that call's argument by the content
+columns (sizes, entropy, code-likeness), whatever opcode route carried the code.
 """
 
 from __future__ import annotations
@@ -69,13 +73,13 @@ _SUMMARY: dict[str, str] = {
     "class_instantiations": "non-allow-listed call sites by NEWOBJ, NEWOBJ_EX or OBJ",
     **{f"arg_{k}": f"top-level arguments of kind {k} over the non-allow-listed call sites" for k in ARG_KINDS},
     "max_args": "most arguments of one non-allow-listed call site",
-    "max_str_arg_chars": "longest string argument (any depth) of a non-allow-listed call site",
-    "max_bytes_arg_len": "longest bytes argument (any depth) of a non-allow-listed call site",
-    "total_arg_chars": "characters and bytes over the string/bytes arguments of non-allow-listed call sites",
-    **{f"sites_{k}": f"non-allow-listed call sites with an argument that looks like {d}" for k, d in _CODE_DOCS.items()},
-    "sites_code_like": "non-allow-listed call sites with a Python or shell argument",
-    "max_arg_entropy": "highest Shannon entropy (bits per character) of a string/bytes argument of 16+ characters",
-    "sites_high_entropy": "non-allow-listed call sites with a string/bytes argument of 64+ characters and entropy >= 5.2",
+    "max_str_arg_chars": "longest string argument (any depth) of a non-allow-listed call site or unvouched BUILD state",
+    "max_bytes_arg_len": "longest bytes argument (any depth) of a non-allow-listed call site or unvouched BUILD state",
+    "total_arg_chars": "characters and bytes over the string/bytes arguments of non-allow-listed call sites and unvouched BUILD states",
+    **{f"sites_{k}": f"non-allow-listed call sites (and unvouched BUILD states) with an argument that looks like {d}" for k, d in _CODE_DOCS.items()},
+    "sites_code_like": "non-allow-listed call sites (and unvouched BUILD states) with a Python or shell argument",
+    "max_arg_entropy": "highest Shannon entropy (bits per character) of a string/bytes argument or unvouched BUILD state of 16+ characters",
+    "sites_high_entropy": "non-allow-listed call sites (and unvouched BUILD states) with a string/bytes argument of 64+ characters and entropy >= 5.2",
     "max_decode_layers": "most decoding calls (base64, hex, zlib...) chained behind one argument",
     "sites_decoded_arg": "non-allow-listed call sites with an argument a decoding call produced",
     "discarded": "non-allow-listed call sites (not engine plumbing) whose result is thrown away (POP, never reaches STOP)",
@@ -302,6 +306,23 @@ def _arg_profile(args: tuple[Any, ...], cache: _TextCache) -> tuple[int, float, 
     return bits, entropy, max_str, max_bytes, total
 
 
+def _count_content(v: list[float], profile: tuple[int, float, int, int, int]) -> None:
+    """Add one site's argument content (an `_arg_profile`) to the size, entropy and code-likeness columns."""
+    ix = _INDEX
+    bits, entropy, max_str, max_bytes, total = profile
+    v[ix["max_str_arg_chars"]] = max(v[ix["max_str_arg_chars"]], max_str)
+    v[ix["max_bytes_arg_len"]] = max(v[ix["max_bytes_arg_len"]], max_bytes)
+    v[ix["total_arg_chars"]] += total
+    v[ix["max_arg_entropy"]] = max(v[ix["max_arg_entropy"]], entropy)
+    for k, bit in _CODE_BITS.items():
+        if bits & bit:
+            v[ix[f"sites_{k}"]] += 1
+    if bits & _CODE_LIKE:
+        v[ix["sites_code_like"]] += 1
+    if bits & _HIGH_BIT:
+        v[ix["sites_high_entropy"]] += 1
+
+
 CLASS_FORWARDERS = frozenset({"copyreg.__newobj__", "copyreg.__newobj_ex__", "copyreg._reconstructor"})
 """Reconstructors whose first argument is the class they build (protocols 0-1 spell NEWOBJ and plain instances
 so): a site of one is read as a call of that class with the remaining arguments."""
@@ -355,7 +376,12 @@ def compute(analysis: Analysis) -> list[float]:
                 v[ix["build_unknown_dict_state"]] += 1
             elif state is not None:
                 v[ix["build_unknown_other_state"]] += 1
-            bits, *_ = _arg_profile(site.args, cache)
+            profile = _arg_profile(site.args, cache)
+            bits = profile[0]
+            if cls in _UNKNOWN_CLASSES or cls == "dangerous":
+                # a class nobody vouches for receives its state in its own __setstate__: the state is that
+                # call's argument, described by the same content columns as any call's arguments
+                _count_content(v, profile)
             if bits & (_CODE_LIKE | _HIGH_BIT):
                 v[ix["build_code_state"]] += 1
                 # BUILD hands the state to the class's __setstate__: code given to unknown code, as a call's is
@@ -385,18 +411,9 @@ def compute(analysis: Analysis) -> list[float]:
         v[ix["max_args"]] = max(v[ix["max_args"]], len(args))
         for a in args:
             v[ix[f"arg_{_kind(a)}"]] += 1
-        bits, entropy, max_str, max_bytes, total = _arg_profile(args, cache)
-        v[ix["max_str_arg_chars"]] = max(v[ix["max_str_arg_chars"]], max_str)
-        v[ix["max_bytes_arg_len"]] = max(v[ix["max_bytes_arg_len"]], max_bytes)
-        v[ix["total_arg_chars"]] += total
-        v[ix["max_arg_entropy"]] = max(v[ix["max_arg_entropy"]], entropy)
-        for k, bit in _CODE_BITS.items():
-            if bits & bit:
-                v[ix[f"sites_{k}"]] += 1
-        if bits & _CODE_LIKE:
-            v[ix["sites_code_like"]] += 1
-        if bits & _HIGH_BIT:
-            v[ix["sites_high_entropy"]] += 1
+        profile = _arg_profile(args, cache)
+        bits = profile[0]
+        _count_content(v, profile)
         if site.decode_layers:
             v[ix["sites_decoded_arg"]] += 1
             v[ix["max_decode_layers"]] = max(v[ix["max_decode_layers"]], site.decode_layers)

@@ -13,7 +13,7 @@ import numpy as np
 from safepickle_bench.analysis.result import Analysis
 from safepickle_bench.features import calls, imports, ngrams, opcode_frequency, strings, structure
 
-FEATURE_VERSION = 5
+FEATURE_VERSION = 6
 """Bump when any column's definition, the taxonomy, the call allow-list or the column set of the groups changes
 (part of the feature cache key and of every exported model's metadata)."""
 

@@ -233,3 +233,37 @@ def test_group_never_raises_and_is_bounded_on_mutated_pickles(seed, edits, cut):
     values = compute(analysis)
     assert time.process_time() - t0 < 1.0
     assert len(values) == len(COLUMNS) and all(v == v and abs(v) < 1e12 for v in values)
+
+
+def test_protocol_0_and_1_instances_read_as_calls_of_the_class_they_build():
+    gadget = _gadget()
+    module, name = gadget.qualname.rsplit(".", 1)
+    newobj = f"ccopy_reg\n__newobj__\n(c{module}\n{name}\nV127.0.0.2:9\ntR.".encode()
+    reconstructor = f"ccopy_reg\n_reconstructor\n(c{module}\n{name}\nc__builtin__\nobject\nNtR.".encode()
+    for data in (newobj, reconstructor):
+        row = calls_of(data)
+        assert row["callee_third_party"] == 1 and row["callee_allowlisted"] == 0
+        assert row["class_instantiations"] == 1 and row["distinct_unknown_callees"] == 1
+    assert calls_of(newobj)["sites_ip"] == 1
+
+
+@pytest.mark.parametrize(("state", "column"), [
+    ("127.0.0.2:9", "sites_ip"),
+    (("/tmp/safepickle-out/marker.txt", "token"), "sys_path"),
+    ("import os\nos.getcwd()", "sites_python"),
+])
+def test_a_build_state_handed_to_an_unknown_class_is_read_as_its_setstate_argument(state, column):
+    column = column if column.startswith("sites_") else f"sites_{column}"
+    value = state if isinstance(state, str) else Lst(state)
+    unknown = calls_of(b"\x80\x02" + render(Build(NewObj(_gadget(), ()), value), 2) + b".")
+    vouched = Glob("sklearn.preprocessing._data", "StandardScaler")
+    known = calls_of(b"\x80\x02" + render(Build(NewObj(vouched, ()), value), 2) + b".")
+    assert unknown[column] == 1 and unknown["build_unknown_other_state"] == 1
+    assert known[column] == 0 and known["total_arg_chars"] == 0
+
+
+def test_code_in_an_unknown_class_state_is_code_given_to_unknown_code():
+    source = make_payload_arg(random.Random(9), "/tmp", kind=ArgKind.PYTHON, encoding=Encoding.PLAIN, n_pieces=1)
+    row = calls_of(b"\x80\x02" + render(Build(NewObj(_gadget(), ()), source.text), 2) + b".")
+    assert row["build_code_state"] == 1 and row["unknown_code_sites"] == 1 and row["unknown_code_callees"] == 1
+    assert row["sites_code_like"] == 1
