@@ -80,6 +80,9 @@ class Scanner(ABC):
     """Modes the wrapper supports; the first is the default."""
     learns: ClassVar[bool] = False
     """True for scanners that learn from training files (`fit`); benchmarks then fit them per split."""
+    process_per_file: ClassVar[bool] = False
+    """True when every `scan` runs in its own child process and shares no state, so several files may be
+    scanned at once (used where timings are not reported)."""
 
     def __init__(self, timeout: float = 60.0, mode: str | None = None) -> None:
         """Set the per-file timeout (seconds) and the run mode (one of `self.modes`)."""

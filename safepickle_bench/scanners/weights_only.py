@@ -108,6 +108,7 @@ class WeightsOnlyScanner(Scanner):
     """torch.load(weights_only=True) in a fresh, audit-hooked subprocess per file."""
 
     modes = ("subprocess",)
+    process_per_file = True
 
     def __init__(self, timeout: float = 60.0, mode: str | None = None, python: str | None = None) -> None:
         """Set the per-file timeout, the mode and the interpreter of the child (default: ours)."""

@@ -93,3 +93,43 @@ def test_benchmark_reports_unavailable_without_figures_and_survives_exceptions(t
     assert matrix.loc["b.pkl", "good"] == "error"
     assert matrix.loc["c.pkl", "good"] == "clean"
     assert "clamav_like" not in matrix.columns
+
+
+class _SlowChildScanner(Scanner):
+    """Flags files whose name holds 'bad'; notes how many scans overlapped."""
+
+    name = "slow_child"
+    process_per_file = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.lock, self.running, self.overlap = threading.Lock(), 0, 0
+
+    def _scan(self, path: Path) -> ScanResult:
+        import time
+
+        with self.lock:
+            self.running += 1
+            self.overlap = max(self.overlap, self.running)
+        time.sleep(0.05)
+        with self.lock:
+            self.running -= 1
+        return ScanResult("malicious" if "bad" in path.name else "benign", 1.0, [], None, 0.05)
+
+
+@pytest.mark.parametrize(("per_file", "expect_overlap"), [(True, 2), (False, 1)])
+def test_concurrent_scans_only_for_process_per_file_scanners_and_keep_manifest_order(
+        tmp_path, per_file, expect_overlap):
+    names = [f"{'bad' if i % 3 == 0 else 'ok'}_{i}.pkl" for i in range(8)]
+    for n in names:
+        (tmp_path / n).write_bytes(b"N.")
+    manifest = pd.DataFrame({"abspath": [str(tmp_path / n) for n in names], "path": names,
+                             "label": [int(n.startswith("bad")) for n in names]})
+    scanner = _SlowChildScanner()
+    scanner.process_per_file = per_file
+    _, records = benchmark({"slow_child": scanner}, manifest, "toy", workers=2)
+    assert list(records["path"]) == names
+    assert list(records["verdict"]) == ["malicious" if n.startswith("bad") else "benign" for n in names]
+    assert scanner.overlap == expect_overlap
