@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from safepickle_bench.metrics import label_metrics
+from safepickle_bench.metrics import label_metrics, tpr_at_fpr
 from safepickle_bench.models.base import BaseDetector
 from safepickle_bench.models.threshold import DEFAULT_TARGET_FPR, choose_threshold
 from safepickle_bench.pipeline.evaluate import out_of_fold_scores
@@ -43,8 +44,10 @@ log = logging.getLogger(__name__)
 
 PROTOCOLS: tuple[str, ...] = ("leave_one_family_out", "unseen_names")
 RESULT_COLUMNS: tuple[str, ...] = ("protocol", "family", "method", "features", "recall", "fpr", "n_malicious",
-                                   "n_benign")
-"""Columns of results/generalization.csv, in order."""
+                                   "n_benign", "recall_at_target_fpr")
+"""Columns of results/generalization.csv, in order. `recall`/`fpr`: at the threshold chosen on the training
+files (what a shipped detector does); `recall_at_target_fpr`: the highest recall whose FPR on the held-out
+benign files stays <= the target (the ROC operating point; detectors only, empty for scanners)."""
 NEW_FAMILIES: tuple[str, ...] = ("unknown_gadget", "reexport", "obfuscated", "staged")
 """The families drawn from generated names (their samples carry a namespace)."""
 ALL_NEW = "all_new_families"
@@ -187,12 +190,16 @@ def manifest_gadgets(manifest: pd.DataFrame, rows: Iterable[int], packages: set[
 
 
 def _row(protocol: str, family: str, method: str, features: str, y: np.ndarray, pred: np.ndarray,
-         rows: np.ndarray, benign: np.ndarray) -> dict[str, Any]:
-    """Return one result row: recall on the family's rows and FPR on the benign test rows."""
+         rows: np.ndarray, benign: np.ndarray, scores: np.ndarray | None = None,
+         target_fpr: float = DEFAULT_TARGET_FPR) -> dict[str, Any]:
+    """Return one result row: recall on the family's rows and FPR on the benign test rows (and, given scores,
+    the recall at the held-out operating point of FPR <= target_fpr)."""
     idx = np.concatenate([rows, benign])
     m = label_metrics(y[idx], pred[idx])
+    at_target = tpr_at_fpr(y[idx], scores[idx], target_fpr) if scores is not None else math.nan
     return {"protocol": protocol, "family": family, "method": method, "features": features,
-            "recall": m["recall"], "fpr": m["fpr"], "n_malicious": len(rows), "n_benign": len(benign)}
+            "recall": m["recall"], "fpr": m["fpr"], "n_malicious": len(rows), "n_benign": len(benign),
+            "recall_at_target_fpr": at_target}
 
 
 def detector_rows(method: DetectorMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, split: ProtocolSplit,
@@ -202,10 +209,11 @@ def detector_rows(method: DetectorMethod, X: np.ndarray, y: np.ndarray, groups: 
     oof = out_of_fold_scores(method.estimator, X[tr], y[tr], groups[tr], splitter, n_jobs=n_jobs)
     choice = choose_threshold(oof, y[tr], target_fpr, method="out-of-fold scores of the training files")
     model = clone(method.estimator).fit(X[tr], y[tr])
-    pred = np.zeros(len(y), dtype=int)
-    pred[split.test] = (model.predict_proba(X[split.test])[:, 1] >= choice.threshold).astype(int)
+    scores = np.zeros(len(y), dtype=float)
+    scores[split.test] = model.predict_proba(X[split.test])[:, 1]
+    pred = (scores >= choice.threshold).astype(int)
     benign = split.test[y[split.test] == 0]
-    return [_row(split.protocol, fam, method.name, method.features, y, pred, rows, benign)
+    return [_row(split.protocol, fam, method.name, method.features, y, pred, rows, benign, scores, target_fpr)
             for fam, rows in split.families.items()]
 
 
@@ -223,8 +231,10 @@ def scanner_rows(name: str, pred: np.ndarray, y: np.ndarray, split: ProtocolSpli
     return [_row(split.protocol, fam, name, "scanner", y, pred, rows, benign) for fam, rows in split.families.items()]
 
 
-def scan_files(scanners: Mapping[str, Scanner], manifest: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Scan the manifest's files with every available scanner (the scanner benchmark's machinery); return
+def scan_files(scanners: Mapping[str, Scanner], manifest: pd.DataFrame,
+               workers: int = 1) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Scan the manifest's files with every available scanner (the scanner benchmark's machinery, `workers`
+    files at once for scanners with a process per file: no timing is reported here); return
     ({scanner: records}, notes on the scanners that did not run)."""
     from safepickle_bench.pipeline.scanner_benchmark import benchmark
 
@@ -234,7 +244,7 @@ def scan_files(scanners: Mapping[str, Scanner], manifest: pd.DataFrame) -> tuple
         if scanner.learns:
             notes.append(f"{name}: skipped (it learns from training files; not part of this protocol)")
             continue
-        metrics, recs = benchmark({name: scanner}, manifest, "generalization")
+        metrics, recs = benchmark({name: scanner}, manifest, "generalization", workers=workers)
         row = metrics.iloc[0]
         if not bool(row["available"]) or recs.empty:
             notes.append(f"{name}: skipped ({row['note']})")
@@ -268,7 +278,8 @@ def run_protocols(
         if progress:
             progress(f"{method.name}/{method.features}: {time.perf_counter() - t0:.0f} s")
     tested = np.unique(np.concatenate([s.test for s in splits]))
-    records, notes = scan_files(scanners, manifest.iloc[tested])
+    workers = n_jobs if n_jobs > 0 else (os.cpu_count() or 1)
+    records, notes = scan_files(scanners, manifest.iloc[tested], workers=workers)
     paths = manifest["path"].astype(str).to_numpy()
     for name, recs in records.items():
         pred = scanner_predictions(recs, paths)
