@@ -115,9 +115,9 @@ def _reachable_results(stop_value: Any, calls: list[CallRecord]) -> list[bool | 
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~10x, and a file can hold 10^4 sites
 class CallSite:
-    """One call the loader would make, described by what it does."""
+    """One call the loader would make, described by what it does (never changed once built)."""
 
     callable: str
     """`module.qualname` of the callee (for BUILD, the class whose state is set); `?` parts when unknown."""
