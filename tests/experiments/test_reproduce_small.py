@@ -41,7 +41,7 @@ def _run(out: Path) -> Path:
     cmd = [
         sys.executable, str(REPO / "experiments" / "reproduce_all.py"), "--small", "--out", str(out),
         "--tracking-uri", f"sqlite:///{out / 'mlflow.db'}", "--models-dir", str(out / "models"),
-        "--models", ",".join(MODELS), "--feature-sets", "opcodes,opcodes+imports,all_but_imports,all",
+        "--models", ",".join(MODELS), "--feature-sets", "opcodes,all",
         # robustness, the generalisation protocols, the default detector's candidates and the notebooks have
         # their own small runs under tests/ (pipeline/, experiments/); skipped here to keep the suite's time
         "--skip", "robustness,generalization,default_detector,notebooks", "--scanners", "picklescan,fickling,ours",
