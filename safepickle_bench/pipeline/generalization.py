@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -278,8 +278,7 @@ def run_protocols(
         if progress:
             progress(f"{method.name}/{method.features}: {time.perf_counter() - t0:.0f} s")
     tested = np.unique(np.concatenate([s.test for s in splits]))
-    workers = n_jobs if n_jobs > 0 else (os.cpu_count() or 1)
-    records, notes = scan_files(scanners, manifest.iloc[tested], workers=workers)
+    records, notes = scan_files(scanners, manifest.iloc[tested], workers=joblib.effective_n_jobs(n_jobs))
     paths = manifest["path"].astype(str).to_numpy()
     for name, recs in records.items():
         pred = scanner_predictions(recs, paths)

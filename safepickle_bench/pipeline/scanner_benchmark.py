@@ -25,6 +25,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,21 +87,13 @@ def scan_manifest(
             res = ScanResult.failed(f"unavailable: {exc}")
         return _record(scanner, row, res)
 
-    if workers > 1 and scanner.process_per_file:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            rows = []
-            for i, rec in enumerate(pool.map(one, records)):
-                rows.append(rec)
-                if progress is not None:
-                    progress(i + 1, total)
-        return pd.DataFrame(rows)
-    rows = []
-    for i, row in enumerate(records):
-        rows.append(one(row))
-        if progress is not None:
-            progress(i + 1, total)
+    concurrent = workers > 1 and scanner.process_per_file
+    rows: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=workers) if concurrent else nullcontext() as pool:
+        for i, rec in enumerate(pool.map(one, records) if pool is not None else map(one, records)):
+            rows.append(rec)
+            if progress is not None:
+                progress(i + 1, total)
     return pd.DataFrame(rows)
 
 
